@@ -1,0 +1,1 @@
+"""Exportable models (registered as specs of kind ``"model"``)."""
