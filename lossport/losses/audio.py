@@ -14,6 +14,8 @@ from lossport.domains import Real
 from lossport.errors import ConfigError
 from lossport.registry import Spec, TensorSpec, register
 
+__all__ = ["RMSELoss", "rmse_loss"]
+
 
 def rmse_loss(prediction: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Root mean squared error with a floor: ``sqrt(mean((p - t)^2) + eps)``.
