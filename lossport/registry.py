@@ -31,6 +31,17 @@ Inputs = Tuple[torch.Tensor, ...]
 Sizes = Mapping[str, int]
 EdgeCases = Callable[[torch.dtype], Mapping[str, Inputs]]
 Sampler = Callable[["Spec", Sizes, torch.Generator, torch.dtype], Inputs]
+Objective = Callable[[torch.Tensor], torch.Tensor]
+Metadata = Callable[[Mapping[str, Any]], Mapping[str, str]]
+
+
+def output_sum(output: torch.Tensor) -> torch.Tensor:
+    """Default gradient objective: the sum of the output (the loss itself for a scalar loss).
+
+    Objectives are plain TorchScript-compatible functions ``Tensor -> Tensor``: the
+    TorchScript gradient artifact compiles them.
+    """
+    return output.sum()
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,13 @@ class Spec:
         edge_cases: ``dtype -> {case name: inputs}`` for the spec's edge cases.
         tolerance: tolerance class name (see :mod:`lossport.validation.policy`).
         float64: whether the eager reference may run in float64.
+        test_config: config overrides that tests and ``lossport validate`` use to keep runs
+            fast (e.g. a small TIGAS); export uses ``config`` alone.
+        grad_output: name of the output the gradient graphs differentiate (default: the first).
+        objective: ``Tensor -> scalar`` applied to that output; the gradient graphs compute the
+            gradient of the scalar w.r.t. each differentiable input (default: sum).
+        metadata: ``config -> {key: value}`` extra artifact metadata (e.g. TIGAS's
+            preprocessing contract under ``lossport.preprocess``).
     """
 
     name: str
@@ -87,6 +105,10 @@ class Spec:
     edge_cases: Optional[EdgeCases] = None
     tolerance: str = "default"
     float64: bool = True
+    test_config: Mapping[str, Any] = field(default_factory=dict)
+    grad_output: Optional[str] = None
+    objective: Objective = output_sum
+    metadata: Optional[Metadata] = None
 
     # -- configuration -------------------------------------------------------------------
     def default_config(self) -> Dict[str, Any]:
@@ -148,6 +170,10 @@ class Spec:
 
     def edge_inputs(self, dtype: torch.dtype = torch.float32) -> Mapping[str, Inputs]:
         return {} if self.edge_cases is None else self.edge_cases(dtype)
+
+    @property
+    def grad_output_index(self) -> int:
+        return 0 if self.grad_output is None else self.outputs.index(self.grad_output)
 
     @property
     def differentiable_inputs(self) -> Tuple[str, ...]:

@@ -20,8 +20,17 @@ def reduce_loss(loss: torch.Tensor, reduction: str) -> torch.Tensor:
 
 def safe_mean(loss: torch.Tensor) -> torch.Tensor:
     """Mean over all elements; an empty tensor gives 0."""
-    count = torch.clamp(torch.tensor(loss.numel(), dtype=loss.dtype, device=loss.device), min=1.0)
-    return loss.sum() / count
+    return loss.sum() / element_count(loss)
+
+
+def element_count(t: torch.Tensor) -> torch.Tensor:
+    """``max(t.numel(), 1)`` as a 0-d tensor of ``t``'s dtype.
+
+    Built with ``torch.full`` rather than ``torch.tensor``: a traced ``torch.tensor(numel)``
+    bakes the example's size into the graph as a constant, ``full`` keeps it symbolic.
+    """
+    count = torch.full((), t.numel(), dtype=t.dtype, device=t.device)
+    return torch.clamp(count, min=1.0)
 
 
 def masked_mean(loss: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ from torch import nn
 from lossport import checks
 from lossport.domains import Real
 from lossport.errors import ConfigError
+from lossport.losses._reduce import safe_mean
 from lossport.registry import Spec, TensorSpec, register
 
 __all__ = ["RMSELoss", "rmse_loss"]
@@ -24,10 +25,7 @@ def rmse_loss(prediction: torch.Tensor, target: torch.Tensor, eps: float = 1e-6)
     ``eps > 0`` keeps the gradient finite when ``p == t`` (where plain RMSE has an infinite
     derivative); the loss is then ``sqrt(eps)``, not 0. Empty input gives ``sqrt(eps)``.
     """
-    squared = (prediction - target).pow(2)
-    count = torch.clamp(torch.tensor(squared.numel(), dtype=squared.dtype,
-                                     device=squared.device), min=1.0)
-    return torch.sqrt(squared.sum() / count + eps)
+    return torch.sqrt(safe_mean((prediction - target).pow(2)) + eps)
 
 
 class RMSELoss(nn.Module):

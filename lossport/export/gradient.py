@@ -1,0 +1,208 @@
+"""Gradient graphs: ``inputs -> (outputs..., d objective / d input for each differentiable input)``.
+
+ONNX cannot express autograd, and ``torch.onnx`` cannot export it, so for ONNX we trace the
+forward *and* backward pass into one forward-only graph:
+
+1. ``torch.func.grad`` over ``torch.func.functional_call`` computes outputs and input gradients,
+   with the module's parameters and buffers passed in as arguments;
+2. ``make_fx(tracing_mode="symbolic")`` traces that into an aten graph with symbolic shapes,
+   decomposing backward ops into forward ops (core aten decompositions, plus our own for ops
+   that have none with an ONNX translation: ``convolution_backward``);
+3. the parameter placeholders are bound back as constants, and the resulting ``GraphModule`` is
+   exported like any module (dynamic axes intact).
+
+For TorchScript, :func:`torchscript_gradient_module` wraps the module in a scripted module that
+runs ``torch.autograd.grad`` itself, so the artifact returns the same extra outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
+
+import torch
+from torch import nn
+from torch._decomp import core_aten_decompositions
+from torch.fx.experimental.proxy_tensor import make_fx
+
+from lossport.flatten import flatten_outputs
+from lossport.registry import Spec
+
+aten = torch.ops.aten
+
+
+def gradient_names(spec: Spec) -> List[str]:
+    """Output names of the gradients, in the order the gradient graphs return them."""
+    return [f"grad_{name}" for name in spec.differentiable_inputs]
+
+
+def _convolution_input_backward(grad_output, input, weight, bias_sizes, stride, padding,
+                                dilation, transposed, output_padding, groups, output_mask):
+    """Input gradient of a (non-transposed) N-d convolution as a transposed convolution.
+
+    A transposed convolution without output padding yields ``in - r`` positions per spatial
+    dim, where ``0 <= r < stride`` are trailing input positions no window touched (their
+    gradient is 0); they are restored with zero padding, so the result needs no static
+    ``output_padding`` and stays valid for every input size. Weight and bias gradients are
+    not needed here: the parameters are constants of the exported graph.
+    """
+    if transposed or output_mask[1] or output_mask[2]:
+        return NotImplemented
+    zeros = [0] * len(stride)
+    grad_input = aten.convolution(grad_output, weight, None, stride, padding, dilation, True,
+                                  zeros, groups)
+    pads: List[Any] = []
+    for dim in reversed(range(len(stride))):
+        pads += [0, input.shape[2 + dim] - grad_input.shape[2 + dim]]
+    return aten.constant_pad_nd(grad_input, pads, 0.0), None, None
+
+
+def _decompositions() -> Dict[Any, Callable]:
+    table = dict(core_aten_decompositions())
+    table[aten.convolution_backward.default] = _convolution_input_backward
+    return table
+
+
+@contextlib.contextmanager
+def _tracing_for_export() -> Iterator[None]:
+    """Mark the trace as an export trace, as ``torch.export`` does.
+
+    Modules skip their eager-only input checks (which read tensor values) when
+    ``torch.compiler.is_compiling()`` is true; ``make_fx`` does not set that flag itself.
+    """
+    previous = torch.compiler._is_compiling_flag
+    torch.compiler._is_compiling_flag = True
+    try:
+        yield
+    finally:
+        torch.compiler._is_compiling_flag = previous
+
+
+def gradient_program(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor]) -> torch.fx.GraphModule:
+    """A forward-only ``GraphModule`` computing ``(*outputs, *input_gradients)`` of ``module``.
+
+    ``example`` fixes dtypes and ranks only: shapes are traced symbolically.
+    """
+    state = {**dict(module.named_parameters()), **dict(module.named_buffers())}
+    names = list(state)
+    values = [state[n].detach() for n in names]
+    diff_positions = [i for i, t in enumerate(spec.inputs) if t.differentiable]
+    n_inputs = len(example)
+
+    def program(*args):
+        inputs, params = list(args[:n_inputs]), dict(zip(names, args[n_inputs:]))
+
+        def objective(*diff):
+            full = list(inputs)
+            for position, value in zip(diff_positions, diff):
+                full[position] = value
+            outputs = flatten_outputs(torch.func.functional_call(module, params, tuple(full)))
+            return spec.objective(outputs[spec.grad_output_index]), outputs
+
+        argnums = tuple(range(len(diff_positions)))
+        grads, outputs = torch.func.grad(objective, argnums=argnums, has_aux=True)(
+            *[inputs[i] for i in diff_positions])
+        return (*outputs, *grads)
+
+    with _tracing_for_export():
+        graph = make_fx(program, tracing_mode="symbolic",
+                        decomposition_table=_decompositions())(*example, *values)
+    _bind_constants(graph, n_inputs, values)
+    return graph
+
+
+def _bind_constants(graph: torch.fx.GraphModule, n_inputs: int, values: Sequence[torch.Tensor]) -> None:
+    placeholders = [n for n in graph.graph.nodes if n.op == "placeholder"]
+    for index, (node, value) in enumerate(zip(placeholders[n_inputs:], values)):
+        attribute = f"_constant_{index}"
+        graph.register_buffer(attribute, value)
+        with graph.graph.inserting_before(node):
+            constant = graph.graph.get_attr(attribute)
+        node.replace_all_uses_with(constant)
+        graph.graph.erase_node(node)
+    graph.graph.lint()
+    graph.recompile()
+
+
+# -- TorchScript ------------------------------------------------------------------------------
+
+_WRAPPER_TEMPLATE = '''
+from typing import Dict, List, Optional, Tuple
+import torch
+from {objective_module} import {objective_name} as _objective
+
+
+def _or_zeros(grad: Optional[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    if grad is None:
+        return torch.zeros_like(like)
+    return grad
+
+
+class GradientWrapper(torch.nn.Module):
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, {arguments}) -> Tuple[{return_types}]:
+        if not torch.is_grad_enabled():
+            raise RuntimeError("this lossport gradient artifact computes input gradients: call it "
+                               "with grad mode enabled (not under torch.no_grad / NoGradGuard)")
+{requires_grad}
+        out = self.inner({call})
+        grads = torch.autograd.grad([_objective({grad_output})], [{diff_names}],
+                                    allow_unused=True)
+        return ({flat_outputs}, {grad_items})
+'''
+
+
+def _output_paths(output: Any, path: str = "out") -> List[str]:
+    """Accessor expressions for each flattened output, e.g. ``out[1]["ranking"]``."""
+    if isinstance(output, torch.Tensor):
+        return [path]
+    if isinstance(output, dict):
+        return [p for key, value in output.items() for p in _output_paths(value, f"{path}[{key!r}]")]
+    return [p for i, value in enumerate(output) for p in _output_paths(value, f"{path}[{i}]")]
+
+
+def torchscript_gradient_module(module: nn.Module, spec: Spec,
+                                example: Sequence[torch.Tensor]) -> torch.jit.ScriptModule:
+    """A scripted module returning ``(*outputs, *input_gradients)`` via ``torch.autograd.grad``.
+
+    Callers must leave grad mode on (TorchScript cannot switch it on inside the module).
+
+    TorchScript needs a fixed signature, so the wrapper's source is generated for the spec's
+    inputs and the module's output structure (observed on ``example``) and compiled from a
+    temporary file.
+    """
+    with torch.no_grad():
+        paths = _output_paths(module(*example))
+    argument_names = [t.name for t in spec.inputs]
+    diff_names = list(spec.differentiable_inputs)
+    source = _WRAPPER_TEMPLATE.format(
+        objective_module=spec.objective.__module__,
+        objective_name=spec.objective.__name__,
+        arguments=", ".join(f"{n}: torch.Tensor" for n in argument_names),
+        return_types=", ".join(["torch.Tensor"] * (len(paths) + len(diff_names))),
+        requires_grad="\n".join(f"        {n} = {n}.detach().requires_grad_(True)" for n in diff_names),
+        call=", ".join(argument_names),
+        grad_output=paths[spec.grad_output_index],
+        diff_names=", ".join(diff_names),
+        flat_outputs=", ".join(f"{p}.detach()" for p in paths),
+        grad_items=", ".join(f"_or_zeros(grads[{i}], {n})" for i, n in enumerate(diff_names)),
+    )
+    module_name = f"_lossport_gradient_{spec.name}"
+    with tempfile.TemporaryDirectory(prefix="lossport-") as folder:
+        path = Path(folder) / f"{module_name}.py"
+        path.write_text(source)
+        loader_spec = importlib.util.spec_from_file_location(module_name, path)
+        loaded = importlib.util.module_from_spec(loader_spec)
+        sys.modules[module_name] = loaded  # TorchScript resolves globals through sys.modules
+        try:
+            loader_spec.loader.exec_module(loaded)
+            return torch.jit.script(loaded.GradientWrapper(module))
+        finally:
+            del sys.modules[module_name]

@@ -1,0 +1,52 @@
+"""Comparison policy: tolerance classes, per spec.
+
+Backends run float32; the reference is eager PyTorch in float64 where the spec allows it, so
+the tolerances bound float32 round-off of the backend (plus the float32 reference's own when a
+spec cannot run in float64). An element passes when ``|a - r| <= atol + rtol * |r|``.
+Gradients use ``atol = grad_atol * max|r|`` instead: a gradient's scale is arbitrary, and an
+error is judged relative to the largest component (as the TIGAS fixtures are).
+
+| class   | atol  | rtol  | grad_atol (x max abs) | used for                                  |
+|---------|-------|-------|-----------------------|-------------------------------------------|
+| default | 1e-5  | 1e-4  | 1e-4                  | losses                                    |
+| loose   | 1e-4  | 1e-3  | 1e-3                  | FFT/mel losses (long float32 sums)        |
+| model   | 1e-5  | 1e-4  | 1e-4                  | TIGAS (fixture contract: 1e-5, 1e-4 rel)  |
+
+``--atol``/``--rtol`` override atol/rtol (and grad_atol takes the ``--atol`` value too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+from lossport.errors import UnknownNameError
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    atol: float
+    rtol: float
+    grad_atol: float
+
+    def overridden(self, atol: Optional[float] = None, rtol: Optional[float] = None) -> "Tolerance":
+        result = self
+        if atol is not None:
+            result = replace(result, atol=atol, grad_atol=atol)
+        if rtol is not None:
+            result = replace(result, rtol=rtol)
+        return result
+
+
+TOLERANCES = {
+    "default": Tolerance(atol=1e-5, rtol=1e-4, grad_atol=1e-4),
+    "loose": Tolerance(atol=1e-4, rtol=1e-3, grad_atol=1e-3),
+    "model": Tolerance(atol=1e-5, rtol=1e-4, grad_atol=1e-4),
+}
+
+
+def tolerance_for(name: str) -> Tolerance:
+    try:
+        return TOLERANCES[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown tolerance class {name!r}; known: {', '.join(TOLERANCES)}") from None
