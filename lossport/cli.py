@@ -11,10 +11,19 @@ import json
 import sys
 from typing import Callable
 
+from pathlib import Path
+
 import click
+from tqdm import tqdm
 
 from lossport import __version__, registry
-from lossport.errors import LossportError
+from lossport.errors import ConfigError, LossportError
+from lossport.export import FORMATS, export_artifact
+from lossport.export.manifest import export_many
+from lossport.export.onnx_export import DEFAULT_OPSET
+from lossport.validation import report
+from lossport.validation.suite import (BACKENDS, DEFAULT_SEED, Options, parse_backends,
+                                       validate_artifact, validate_spec)
 
 EXIT_MISMATCH = 1
 EXIT_USAGE = 2
@@ -61,3 +70,168 @@ def list_command(kind: str, as_json: bool) -> None:
             grad = ", differentiable" if t.differentiable else ""
             click.echo(f"    in  {t.name:<14} {t.describe_shape():<28} {t.domain.describe()}{grad}")
         click.echo(f"    out {', '.join(spec.outputs)}")
+
+
+# -- export ------------------------------------------------------------------------------------
+
+def _parse_sets(pairs: tuple) -> dict:
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        settings[key.strip()] = value.strip()
+    return settings
+
+
+def _export_options(command: Callable) -> Callable:
+    """Options shared by every single-artifact export command."""
+    options = [
+        click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="onnx",
+                     show_default=True),
+        click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Artifact path (default: NAME[_grad].onnx|.pt in the current folder)."),
+        click.option("--with-grad", is_flag=True,
+                     help="Also output d objective / d input for each differentiable input."),
+        click.option("--dynamic", help="Dynamic axes: all (default), none, or names such as "
+                                       "batch or batch,spatial."),
+        click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True),
+        click.option("--no-check", is_flag=True,
+                     help="Skip the built-in check of the written artifact against eager."),
+        click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+                     help="Override a config value (repeatable)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _report_export(result) -> None:
+    checked = (f"checked on {len(result.checks)} runs, worst abs error "
+               f"{max((c.max_abs for r in result.checks for c in r.comparisons), default=0.0):.2e}"
+               if result.checks else "not checked (--no-check)")
+    click.echo(f"wrote {result.path} ({result.format}, outputs {', '.join(result.outputs)}, "
+               f"dynamic {', '.join(result.dynamic) or 'none'}; {checked}; {result.seconds:.1f}s)")
+
+
+@main.group("export")
+def export_group() -> None:
+    """Export a loss or the TIGAS scorer to ONNX or TorchScript."""
+
+
+@export_group.command("loss")
+@click.argument("name")
+@_export_options
+@user_errors
+def export_loss(name, fmt, output, with_grad, dynamic, opset, no_check, settings) -> None:
+    """Export the registered loss NAME (see `lossport list losses`)."""
+    spec = registry.get_spec(name, kind="loss")
+    config = spec.resolve_config(_parse_sets(settings))
+    _report_export(export_artifact(spec, fmt=fmt, path=output, config=config, with_grad=with_grad,
+                                   dynamic=dynamic, opset=opset, check=not no_check))
+
+
+@export_group.command("losses")
+@click.option("--all", "export_all", is_flag=True, required=True, help="Every registered loss.")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Folder for the artifacts and manifest.json (created).")
+@click.option("--format", "formats", type=click.Choice(sorted(FORMATS)), multiple=True,
+              help="Formats to write (default: both).")
+@click.option("--with-grad", is_flag=True, help="Also write the gradient variant of each.")
+@click.option("--no-check", is_flag=True)
+@user_errors
+def export_losses(export_all, output_dir, formats, with_grad, no_check) -> None:
+    """Export every registered loss into a folder, with a manifest.json."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    specs = registry.all_specs("loss")
+    with tqdm(total=len(specs), desc="export", unit="loss", file=sys.stderr,
+              disable=not sys.stderr.isatty()) as bar:
+        manifest, failures = export_many(
+            specs, output_dir, formats=formats or sorted(FORMATS), with_grad=with_grad,
+            check=not no_check, progress=lambda result: bar.set_postfix_str(result.spec))
+    for name, message in failures:
+        click.echo(f"error: {message}", err=True)
+    click.echo(f"wrote {manifest} ({len(specs) - len(failures)} of {len(specs)} losses)")
+    if failures:
+        sys.exit(EXIT_USAGE)
+
+
+# -- validate ----------------------------------------------------------------------------------
+
+def _validate_options(command: Callable) -> Callable:
+    options = [
+        click.option("--backends", help=f"Comma list of {', '.join(BACKENDS)} (default: all)."),
+        click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
+                     help="Seed of the random cases; printed so a failure can be replayed."),
+        click.option("--atol", type=float, help="Override the absolute tolerance."),
+        click.option("--rtol", type=float, help="Override the relative tolerance."),
+        click.option("--require-cuda", is_flag=True,
+                     help="Fail (instead of skip) when ORT-CUDA cannot run."),
+        click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Write every number to this JSON file."),
+        click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Write a JUnit XML report (one test case per spec x backend x check)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _options(backends, seed, atol, rtol, require_cuda) -> Options:
+    names = parse_backends(backends)
+    if require_cuda and "ort-cuda" not in names:
+        raise ConfigError("--require-cuda needs the ort-cuda backend in --backends")
+    return Options(backends=names, seed=seed, atol=atol, rtol=rtol, require_cuda=require_cuda)
+
+
+def _run_validation(jobs, options: Options, json_path, junit_path) -> None:
+    """``jobs``: (label, callable(tick) -> SpecReport). Prints the table, writes reports, exits."""
+    click.echo(f"seed {options.seed} (replay with --seed {options.seed})", err=True)
+    reports = []
+    with tqdm(total=len(jobs), desc="validate", unit="spec", file=sys.stderr,
+              disable=not sys.stderr.isatty()) as bar:
+        for label, job in jobs:
+            bar.set_postfix_str(label)
+            reports.append(job(None))
+            bar.update()
+    click.echo(report.table(reports))
+    for backend, reason in report.skips(reports).items():
+        click.echo(f"skipped {backend}: {reason}")
+    problems = report.failures(reports)
+    for line in problems:
+        click.echo(f"mismatch: {line}", err=True)
+    if json_path:
+        report.write_json(reports, json_path, options.seed)
+    if junit_path:
+        report.write_junit(reports, junit_path)
+    if problems:
+        sys.exit(EXIT_MISMATCH)
+
+
+@main.group("validate")
+def validate_group() -> None:
+    """Check eager vs TorchScript vs ONNX Runtime (CPU, CUDA) on outputs and gradients."""
+
+
+@validate_group.command("losses")
+@click.argument("names", nargs=-1)
+@_validate_options
+@user_errors
+def validate_losses(names, backends, seed, atol, rtol, require_cuda, json_path, junit_path) -> None:
+    """Validate the named losses (default: every registered loss)."""
+    options = _options(backends, seed, atol, rtol, require_cuda)
+    specs = [registry.get_spec(n, kind="loss") for n in names] if names else registry.all_specs("loss")
+    jobs = [(s.name, lambda tick, s=s: validate_spec(s, options=options, tick=tick)) for s in specs]
+    _run_validation(jobs, options, json_path, junit_path)
+
+
+@validate_group.command("artifact")
+@click.argument("path", type=click.Path(path_type=Path))
+@_validate_options
+@user_errors
+def validate_artifact_command(path, backends, seed, atol, rtol, require_cuda, json_path,
+                              junit_path) -> None:
+    """Validate an existing .onnx/.pt exported by lossport against its recorded spec and config."""
+    options = _options(backends, seed, atol, rtol, require_cuda)
+    jobs = [(path.name, lambda tick: validate_artifact(path, options, tick=tick))]
+    _run_validation(jobs, options, json_path, junit_path)

@@ -1,0 +1,1 @@
+"""Validation: backends, cases, comparison policy, suites and reports (``lossport validate``)."""

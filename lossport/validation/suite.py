@@ -1,0 +1,147 @@
+"""Validate specs and artifacts: every backend against the eager reference, on every case.
+
+For a spec, the artifacts are exported into a work folder first (TorchScript: the plain scripted
+module, whose gradients come from autograd through the loaded file; ONNX: the gradient graph
+where the spec is differentiable, which also carries every output), then each backend runs the
+*saved* file. For an existing artifact, the spec and config recorded in its metadata rebuild
+the reference.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+import torch
+from torch import nn
+
+from lossport import registry
+from lossport.errors import ArtifactError, ConfigError
+from lossport.export import export_artifact
+from lossport.export.metadata import read_metadata
+from lossport.registry import Spec
+from lossport.validation.backends import (Backend, EagerBackend, OrtBackend, TorchScriptBackend,
+                                          artifact_backends)
+from lossport.validation.cases import Case, validation_cases
+from lossport.validation.policy import Tolerance, tolerance_for
+from lossport.validation.runner import CaseResult, run_case
+
+BACKENDS = ("eager", "torchscript", "ort-cpu", "ort-cuda")
+DEFAULT_SEED = 20240229
+
+
+@dataclass
+class SpecReport:
+    """Validation of one spec (or artifact): results per backend x case, and skipped backends."""
+
+    spec: str
+    config: Dict[str, Any]
+    results: List[CaseResult] = field(default_factory=list)
+    skipped: Dict[str, str] = field(default_factory=dict)
+    tolerance: Optional[Tolerance] = None
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"spec": self.spec, "config": self.config, "passed": self.passed,
+                "tolerance": vars(self.tolerance) if self.tolerance else None,
+                "skipped": self.skipped, "results": [r.to_json() for r in self.results]}
+
+
+@dataclass
+class Options:
+    backends: Sequence[str] = BACKENDS
+    seed: int = DEFAULT_SEED
+    atol: Optional[float] = None
+    rtol: Optional[float] = None
+    require_cuda: bool = False
+
+
+def parse_backends(text: Optional[str]) -> List[str]:
+    if not text:
+        return list(BACKENDS)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown:
+        raise ConfigError(f"unknown backend {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
+    return names
+
+
+def _reference(spec: Spec, module: nn.Module) -> Backend:
+    return EagerBackend(module, spec, torch.float64 if spec.float64 else torch.float32)
+
+
+def _run(spec: Spec, config: Mapping[str, Any], module: nn.Module, backends: List[Backend],
+         cases: Sequence[Case], options: Options,
+         tick: Optional[Callable[[], None]]) -> SpecReport:
+    tolerance = tolerance_for(spec.tolerance).overridden(options.atol, options.rtol)
+    report = SpecReport(spec.name, dict(config), tolerance=tolerance)
+    reference = _reference(spec, module)
+    for backend in backends:
+        reason = backend.skip_reason()
+        if reason is not None:
+            report.skipped[backend.name] = reason
+            if backend.name == "ort-cuda" and options.require_cuda:
+                report.results.append(CaseResult(spec.name, backend.name, "cuda-required",
+                                                 options.seed, error=f"--require-cuda: {reason}"))
+            continue
+        for case in cases:
+            report.results.append(run_case(spec, reference, backend, case, tolerance))
+            if tick is not None:
+                tick()
+    return report
+
+
+def validate_spec(spec: Spec, config: Optional[Mapping[str, Any]] = None, options: Options = Options(),
+                  module: Optional[nn.Module] = None,
+                  tick: Optional[Callable[[], None]] = None) -> SpecReport:
+    """Export ``spec`` and compare every selected backend with the eager reference."""
+    config = spec.resolve_config(dict(spec.test_config)) if config is None else dict(config)
+    module = spec.instantiate(config) if module is None else module
+    cases = validation_cases(spec, config, options.seed)
+    with tempfile.TemporaryDirectory(prefix="lossport-validate-") as folder:
+        backends = _spec_backends(spec, config, module, Path(folder), options.backends)
+        return _run(spec, config, module, backends, cases, options, tick)
+
+
+def _spec_backends(spec: Spec, config: Mapping[str, Any], module: nn.Module, folder: Path,
+                   names: Sequence[str]) -> List[Backend]:
+    backends: List[Backend] = []
+    if "eager" in names:
+        backends.append(EagerBackend(module, spec, torch.float32))
+    if "torchscript" in names:
+        path = export_artifact(spec, fmt="torchscript", path=folder / f"{spec.name}.pt",
+                               config=config, module=module, check=False).path
+        backends.append(TorchScriptBackend(path, spec))
+    devices = [n.split("-", 1)[1] for n in names if n.startswith("ort-")]
+    if devices:
+        path = export_artifact(spec, fmt="onnx", path=folder / f"{spec.name}.onnx", config=config,
+                               module=module, with_grad=bool(spec.differentiable_inputs),
+                               check=False).path
+        backends += [OrtBackend(path, spec, device) for device in devices]
+    return backends
+
+
+def validate_artifact(path: Path, options: Options = Options(),
+                      build: Optional[Callable[[Spec, Mapping[str, Any]], nn.Module]] = None,
+                      tick: Optional[Callable[[], None]] = None) -> SpecReport:
+    """Check an existing artifact against the spec and config recorded in its metadata.
+
+    ``build`` rebuilds the reference module from (spec, config); default ``spec.instantiate``.
+    """
+    meta = read_metadata(path)
+    spec = registry.get_spec(meta["spec"])
+    try:
+        config = spec.resolve_config(json.loads(meta.get("config", "{}")))
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path}: corrupt lossport.config metadata ({exc})") from exc
+    module = (build or (lambda s, c: s.instantiate(c)))(spec, config)
+    devices = [n.split("-", 1)[1] for n in options.backends if n.startswith("ort-")]
+    backends = artifact_backends(Path(path), spec, devices or ("cpu",))
+    return _run(spec, config, module, backends, validation_cases(spec, config, options.seed),
+                options, tick)
