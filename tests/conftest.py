@@ -19,3 +19,14 @@ def tigas_fixtures() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"../shared is absent ({SHARED}); the TIGAS fixtures live there")
     return FIXTURES
+
+
+@pytest.fixture
+def tiny_spec(monkeypatch):
+    """The test-only tiny scorer, registered for the duration of one test."""
+    from lossport import registry
+    from tiny_model import TINY
+
+    registry.all_specs()  # load the real registry first
+    monkeypatch.setitem(registry._SPECS, TINY.name, TINY)
+    return TINY

@@ -44,21 +44,25 @@ def _convolution_input_backward(grad_output, input, weight, bias_sizes, stride, 
                                 dilation, transposed, output_padding, groups, output_mask):
     """Input gradient of a (non-transposed) N-d convolution as a transposed convolution.
 
-    A transposed convolution without output padding yields ``in - r`` positions per spatial
-    dim, where ``0 <= r < stride`` are trailing input positions no window touched (their
-    gradient is 0); they are restored with zero padding, so the result needs no static
-    ``output_padding`` and stays valid for every input size. Weight and bias gradients are
-    not needed here: the parameters are constants of the exported graph.
+    ONNX's ConvTranspose needs a static ``output_padding``, which depends on the input size.
+    Instead: the transposed convolution without padding gives the gradient of the padded input
+    (``(out - 1) * stride + dilation * (k - 1) + 1`` positions per spatial dim); it is padded at
+    the end by ``stride - 1`` zeros (trailing input positions no window reached; never more
+    than that many are missing) and sliced to ``[padding, padding + in)``. Every size stays
+    symbolic. Weight and bias gradients are not needed: parameters are graph constants.
     """
     if transposed or output_mask[1] or output_mask[2]:
         return NotImplemented
-    zeros = [0] * len(stride)
-    grad_input = aten.convolution(grad_output, weight, None, stride, padding, dilation, True,
-                                  zeros, groups)
-    pads: List[Any] = []
-    for dim in reversed(range(len(stride))):
-        pads += [0, input.shape[2 + dim] - grad_input.shape[2 + dim]]
-    return aten.constant_pad_nd(grad_input, pads, 0.0), None, None
+    spatial = len(stride)
+    full = aten.convolution(grad_output, weight, None, stride, [0] * spatial, dilation, True,
+                            [0] * spatial, groups)
+    pads: List[int] = []
+    for dim in reversed(range(spatial)):
+        pads += [0, stride[dim] - 1]
+    grad_input = aten.constant_pad_nd(full, pads, 0.0)
+    for dim in range(spatial):
+        grad_input = aten.slice(grad_input, 2 + dim, padding[dim], padding[dim] + input.shape[2 + dim])
+    return grad_input, None, None
 
 
 def _decompositions() -> Dict[Any, Callable]:
