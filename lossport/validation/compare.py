@@ -36,7 +36,8 @@ def compare(output: str, reference: np.ndarray, actual: np.ndarray, tolerance: T
             gradient: bool = False) -> Comparison:
     reference = np.asarray(reference, dtype=np.float64)
     actual = np.asarray(actual, dtype=np.float64)
-    scale = float(np.max(np.abs(reference))) if reference.size else 0.0
+    finite = np.abs(reference[np.isfinite(reference)])
+    scale = float(np.max(finite)) if finite.size else 0.0
     atol = tolerance.grad_atol * scale if gradient else tolerance.atol
     rtol = tolerance.rtol
     if reference.shape != actual.shape:
@@ -48,7 +49,7 @@ def compare(output: str, reference: np.ndarray, actual: np.ndarray, tolerance: T
     matched = same_nonfinite | nan_both
     error = np.where(matched, 0.0, np.abs(actual - reference))
     error = np.where(np.isnan(error), np.inf, error)
-    magnitude = np.abs(reference)
+    magnitude = np.where(matched, 0.0, np.abs(reference))
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = np.where(error == 0, 0.0, error / magnitude)
     max_abs = float(np.max(error))
