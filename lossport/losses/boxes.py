@@ -1,3 +1,307 @@
-"""(family module: being written)"""
+"""Box maths and IoU-based box regression losses: GIoU, DIoU, CIoU.
 
-__all__ = []
+Boxes are float tensors ``[..., 4]``. The pure box functions take ``xyxy`` boxes
+``(x1, y1, x2, y2)`` with ``x2 >= x1`` and ``y2 >= y1`` (areas are ``(x2 - x1)(y2 - y1)``,
+no ``+ 1``); :func:`box_to_xyxy` converts from ``xywh`` (top-left corner, width, height) and
+``cxcywh`` (centre, width, height). Pairs are aligned: ``boxes1[i]`` goes with ``boxes2[i]``
+(not every pair, unlike ``torchvision.ops.box_iou``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import torch
+from torch import nn
+
+from lossport import checks
+from lossport.domains import BoxesXYXY
+from lossport.errors import ConfigError, InvalidInputError
+from lossport.losses._reduce import REDUCTIONS, weighted_reduce
+from lossport.registry import Spec, TensorSpec, register
+
+__all__ = [
+    "BOX_FORMATS", "BOX_LOSSES", "CIoULoss", "DIoULoss", "GIoULoss", "aligned_box_iou",
+    "aspect_ratio_term", "box_iou_loss", "box_to_xyxy", "center_distance_squared",
+    "complete_box_iou_loss", "distance_box_iou_loss", "enclosing_box",
+    "generalized_box_iou_loss",
+]
+
+BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
+BOX_LOSSES = ("giou", "diou", "ciou")
+
+
+# -- box maths -------------------------------------------------------------------------------
+
+def box_to_xyxy(boxes: torch.Tensor, box_format: str) -> torch.Tensor:
+    """``boxes [..., 4]`` in ``box_format`` (``"xyxy"``, ``"xywh"`` or ``"cxcywh"``) as xyxy.
+
+    ``xywh`` is ``(x1, y1, w, h)``; ``cxcywh`` is ``(cx, cy, w, h)``. ``"xyxy"`` returns the
+    input itself (no copy).
+    """
+    if box_format == "xyxy":
+        return boxes
+    a, b, c, d = boxes.unbind(-1)
+    if box_format == "xywh":
+        return torch.stack([a, b, a + c, b + d], dim=-1)
+    half_w = c / 2
+    half_h = d / 2
+    return torch.stack([a - half_w, b - half_h, a + half_w, b + half_h], dim=-1)
+
+
+def _width_height(boxes: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    return boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
+
+
+def aligned_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor,
+                    eps: float = 1e-7) -> Tuple[torch.Tensor, torch.Tensor]:
+    """IoU and union area of aligned pairs of xyxy boxes ``[..., 4]``.
+
+    ``inter = max(0, min(x2) - max(x1)) * max(0, min(y2) - max(y1))``,
+    ``union = area1 + area2 - inter``, ``iou = inter / (union + eps)`` (torchvision's eps
+    placement: two zero-area boxes give IoU 0, not NaN). Returns ``(iou, union)``, each
+    ``[...]``.
+    """
+    inter_w = (torch.min(boxes1[..., 2], boxes2[..., 2])
+               - torch.max(boxes1[..., 0], boxes2[..., 0])).clamp(min=0)
+    inter_h = (torch.min(boxes1[..., 3], boxes2[..., 3])
+               - torch.max(boxes1[..., 1], boxes2[..., 1])).clamp(min=0)
+    inter = inter_w * inter_h
+    w1, h1 = _width_height(boxes1)
+    w2, h2 = _width_height(boxes2)
+    union = w1 * h1 + w2 * h2 - inter
+    return inter / (union + eps), union
+
+
+def enclosing_box(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
+    """The smallest xyxy box ``[..., 4]`` containing both boxes of each aligned pair."""
+    top_left = torch.min(boxes1[..., :2], boxes2[..., :2])
+    bottom_right = torch.max(boxes1[..., 2:], boxes2[..., 2:])
+    return torch.cat([top_left, bottom_right], dim=-1)
+
+
+def center_distance_squared(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distance ``[...]`` between the centres of aligned xyxy boxes."""
+    delta = (boxes1[..., :2] + boxes1[..., 2:] - boxes2[..., :2] - boxes2[..., 2:]) / 2
+    return delta.pow(2).sum(-1)
+
+
+def aspect_ratio_term(boxes1: torch.Tensor, boxes2: torch.Tensor,
+                      eps: float = 1e-7) -> torch.Tensor:
+    """CIoU's aspect-ratio consistency ``v = 4/pi^2 (atan(w2/(h2+eps)) - atan(w1/(h1+eps)))^2``.
+
+    ``eps`` in the denominators keeps ``v`` and its gradient finite for zero-height boxes
+    (torchvision divides by ``h`` alone and gives NaN there); for ``h >> eps`` the difference
+    is of order ``eps / h``. Returns ``[...]``.
+    """
+    w1, h1 = _width_height(boxes1)
+    w2, h2 = _width_height(boxes2)
+    angle = torch.atan(w2 / (h2 + eps)) - torch.atan(w1 / (h1 + eps))
+    return (4 / math.pi ** 2) * angle.pow(2)
+
+
+def box_iou_loss(pred: torch.Tensor, target: torch.Tensor, kind: str,
+                 eps: float = 1e-7) -> torch.Tensor:
+    """Element-wise ``1 - GIoU``, ``1 - DIoU`` or ``1 - CIoU`` of aligned xyxy boxes.
+
+    ``kind`` selects the penalty terms added to ``1 - IoU``:
+
+    - ``"giou"`` (Rezatofighi et al., CVPR 2019): ``+ (C - U) / (C + eps)``, ``C`` the area of
+      the enclosing box, ``U`` the union;
+    - ``"diou"`` (Zheng et al., AAAI 2020): ``+ rho^2 / (c^2 + eps)``, ``rho`` the distance of
+      the centres, ``c`` the diagonal of the enclosing box;
+    - ``"ciou"`` (same paper): the DIoU terms ``+ alpha v``, ``v`` from
+      :func:`aspect_ratio_term` and ``alpha = v / (1 - IoU + v + eps)`` computed without
+      gradient (detached), as the paper and torchvision do.
+
+    IoU from :func:`aligned_box_iou`. Same formulas and eps placement as
+    ``torchvision.ops.{generalized,distance,complete}_box_iou_loss`` except CIoU's ``atan``
+    argument (see :func:`aspect_ratio_term`). Finite, with finite gradient, for any valid
+    boxes: disjoint, identical, zero-area, zero-height. Returns ``[...]``.
+    """
+    iou, union = aligned_box_iou(pred, target, eps)
+    outer_w, outer_h = _width_height(enclosing_box(pred, target))
+    if kind == "giou":
+        outer_area = outer_w * outer_h
+        return 1 - iou + (outer_area - union) / (outer_area + eps)
+    loss = 1 - iou + center_distance_squared(pred, target) / (outer_w.pow(2) + outer_h.pow(2)
+                                                               + eps)
+    if kind == "ciou":
+        v = aspect_ratio_term(pred, target, eps)
+        alpha = (v / (1 - iou + v + eps)).detach()
+        loss = loss + alpha * v
+    return loss
+
+
+# -- losses ----------------------------------------------------------------------------------
+
+def _reduced_box_loss(pred: torch.Tensor, target: torch.Tensor, kind: str,
+                      weights: Optional[torch.Tensor], reduction: str, eps: float,
+                      box_format: str) -> torch.Tensor:
+    loss = box_iou_loss(box_to_xyxy(pred, box_format), box_to_xyxy(target, box_format), kind, eps)
+    return weighted_reduce(loss, weights, reduction, eps)
+
+
+def generalized_box_iou_loss(pred: torch.Tensor, target: torch.Tensor,
+                             weights: Optional[torch.Tensor] = None, reduction: str = "mean",
+                             eps: float = 1e-7, box_format: str = "xyxy") -> torch.Tensor:
+    """``1 - GIoU`` = ``1 - IoU + (C - U) / (C + eps)`` (see :func:`box_iou_loss`).
+
+    Shapes: ``pred`` and ``target`` float ``[N, 4]`` or any ``[..., 4]`` in ``box_format``
+    (``"xyxy"``, ``"xywh"`` or ``"cxcywh"``), aligned pairwise; ``weights`` optional float
+    ``[...]`` (the boxes' shape without the last dimension), >= 0.
+    Reduction: ``"mean"`` is the plain mean, or with weights ``sum(w l) / max(sum(w), eps)``;
+    ``"sum"`` is ``sum(w l)``; ``"none"`` returns ``w l`` of shape ``[...]``. Empty input
+    (``N = 0``) gives 0 for ``"mean"`` and ``"sum"``.
+    Values lie in ``[0, 2)``: about 0 for identical boxes, above 1 for disjoint ones.
+    """
+    return _reduced_box_loss(pred, target, "giou", weights, reduction, eps, box_format)
+
+
+def distance_box_iou_loss(pred: torch.Tensor, target: torch.Tensor,
+                          weights: Optional[torch.Tensor] = None, reduction: str = "mean",
+                          eps: float = 1e-7, box_format: str = "xyxy") -> torch.Tensor:
+    """``1 - DIoU`` = ``1 - IoU + rho^2 / (c^2 + eps)`` (see :func:`box_iou_loss`).
+
+    Shapes, weights, reduction and empty input as :func:`generalized_box_iou_loss`.
+    """
+    return _reduced_box_loss(pred, target, "diou", weights, reduction, eps, box_format)
+
+
+def complete_box_iou_loss(pred: torch.Tensor, target: torch.Tensor,
+                          weights: Optional[torch.Tensor] = None, reduction: str = "mean",
+                          eps: float = 1e-7, box_format: str = "xyxy") -> torch.Tensor:
+    """``1 - CIoU`` = ``1 - DIoU + alpha v``, ``alpha`` detached (see :func:`box_iou_loss`).
+
+    ``v`` uses ``atan(w / (h + eps))`` (finite at zero height, see :func:`aspect_ratio_term`).
+    Shapes, weights, reduction and empty input as :func:`generalized_box_iou_loss`.
+    """
+    return _reduced_box_loss(pred, target, "ciou", weights, reduction, eps, box_format)
+
+
+def check_box_options(kind: str, reduction: str, eps: float, box_format: str) -> None:
+    """Constructor checks shared by the box losses (raise :class:`ConfigError`)."""
+    checks.check_choice(kind, "box_loss", BOX_LOSSES)
+    checks.check_choice(reduction, "reduction", REDUCTIONS)
+    checks.check_choice(box_format, "box_format", BOX_FORMATS)
+    if not eps > 0:
+        raise ConfigError(f"eps must be > 0, got {eps}")
+
+
+def check_boxes(pred: torch.Tensor, target: torch.Tensor, box_format: str,
+                pred_name: str = "pred", target_name: str = "target") -> None:
+    """Eager checks: float ``[..., 4]`` boxes of one shape; target widths and heights >= 0.
+
+    Predicted boxes are not checked for ``x2 >= x1`` (a network may emit inverted boxes
+    while training); their loss is then finite but meaningless.
+    """
+    checks.check_float(pred, pred_name)
+    checks.check_min_rank(pred, pred_name, 1, "[N, 4] or [..., 4]")
+    checks.check_dim(pred, pred_name, -1, 4, f"box coordinates, {box_format}")
+    checks.check_float(target, target_name)
+    checks.check_same_shape(pred, pred_name, target, target_name)
+    width, height = _width_height(box_to_xyxy(target, box_format))
+    sides = torch.stack([width, height], dim=-1)
+    if sides.numel() > 0 and not bool((sides >= 0).all()):
+        bad = sides[sides < 0].flatten()[0].item()
+        raise InvalidInputError(f"{target_name} boxes must have non-negative width and height "
+                                f"(box_format {box_format!r}), found a side of {bad!r}")
+
+
+def _check_weights(weights: Optional[torch.Tensor], pred: torch.Tensor) -> None:
+    if weights is None:
+        return
+    checks.check_float(weights, "weights")
+    expected = list(pred.shape[:-1])
+    checks.check_shape(weights, "weights", expected, f"{expected} (one weight per box of pred "
+                                                    f"{list(pred.shape)})")
+    checks.check_range(weights, "weights", 0.0, math.inf, "box weights")
+
+
+class _BoxIoULoss(nn.Module):
+    """Shared module body of :class:`GIoULoss`, :class:`DIoULoss` and :class:`CIoULoss`."""
+
+    def __init__(self, kind: str, reduction: str, eps: float, box_format: str) -> None:
+        super().__init__()
+        check_box_options(kind, reduction, eps, box_format)
+        self.kind = kind
+        self.reduction = reduction
+        self.eps = float(eps)
+        self.box_format = box_format
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor,
+                weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
+            check_boxes(pred, target, self.box_format)
+            _check_weights(weights, pred)
+        return _reduced_box_loss(pred, target, self.kind, weights, self.reduction, self.eps,
+                                 self.box_format)
+
+
+class GIoULoss(_BoxIoULoss):
+    """Module form of :func:`generalized_box_iou_loss`: ``forward(pred, target, weights=None)``."""
+
+    def __init__(self, reduction: str = "mean", eps: float = 1e-7,
+                 box_format: str = "xyxy") -> None:
+        super().__init__("giou", reduction, eps, box_format)
+
+
+class DIoULoss(_BoxIoULoss):
+    """Module form of :func:`distance_box_iou_loss`: ``forward(pred, target, weights=None)``."""
+
+    def __init__(self, reduction: str = "mean", eps: float = 1e-7,
+                 box_format: str = "xyxy") -> None:
+        super().__init__("diou", reduction, eps, box_format)
+
+
+class CIoULoss(_BoxIoULoss):
+    """Module form of :func:`complete_box_iou_loss`: ``forward(pred, target, weights=None)``."""
+
+    def __init__(self, reduction: str = "mean", eps: float = 1e-7,
+                 box_format: str = "xyxy") -> None:
+        super().__init__("ciou", reduction, eps, box_format)
+
+
+# -- specs -----------------------------------------------------------------------------------
+
+def _box_edges(dtype: torch.dtype):
+    def boxes(*rows):
+        return torch.tensor(rows, dtype=dtype)
+
+    unit = boxes([0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 4.0, 3.0])
+    return {
+        "identical": (unit.clone(), unit.clone()),
+        "disjoint": (unit.clone(), unit + 10.0),
+        "touching": (boxes([0.0, 0.0, 1.0, 1.0]), boxes([1.0, 0.0, 2.0, 1.0])),
+        "zero_area_pred": (boxes([1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 3.0, 0.0]), unit.clone()),
+        "zero_area_both": (boxes([1.0, 1.0, 1.0, 1.0]), boxes([1.0, 1.0, 1.0, 1.0])),
+        "zero_height": (boxes([0.0, 1.0, 2.0, 1.0]), boxes([0.0, 0.0, 2.0, 0.0])),
+        "nested": (boxes([1.0, 1.0, 2.0, 2.0]), boxes([0.0, 0.0, 4.0, 3.0])),
+        "batch_of_one": (boxes([0.5, 0.5, 3.0, 2.0]), boxes([1.0, 0.0, 2.0, 4.0])),
+    }
+
+
+_BOX_SPECS = (
+    ("giou", GIoULoss, "1 - IoU + (C - U)/(C + eps)", "torchvision.ops.generalized_box_iou_loss"),
+    ("diou", DIoULoss, "1 - IoU + rho^2/(c^2 + eps)", "torchvision.ops.distance_box_iou_loss"),
+    ("ciou", CIoULoss, "1 - IoU + rho^2/(c^2 + eps) + alpha v, alpha detached, v from "
+                       "atan(w/(h + eps))", "torchvision.ops.complete_box_iou_loss"),
+)
+
+for _name, _build, _formula, _peer in _BOX_SPECS:
+    register(Spec(
+        name=_name,
+        build=_build,
+        inputs=(
+            TensorSpec("pred", ("boxes", 4), BoxesXYXY(), differentiable=True),
+            TensorSpec("target", ("boxes", 4), BoxesXYXY()),
+        ),
+        outputs=("loss",),
+        shapes=({"boxes": 5}, {"boxes": 3}, {"boxes": 1}),
+        seed="003, 004",
+        summary=f"{_formula} on aligned boxes [..., 4] (box_format xyxy|xywh|cxcywh); optional "
+                f"per-box weights, weighted mean sum(w l)/max(sum(w), eps); empty input -> 0",
+        peer=_peer,
+        edge_cases=_box_edges,
+    ))

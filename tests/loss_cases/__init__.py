@@ -20,8 +20,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
-FAMILIES = ("audio", "classification", "boxes", "detection", "keypoint", "segmentation",
-            "tigas_loss")
+FAMILIES = ("audio", "classification", "boxes", "detection", "distillation", "keypoint",
+            "segmentation", "tigas_loss")
 
 
 @dataclass
