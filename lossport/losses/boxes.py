@@ -83,8 +83,9 @@ def enclosing_box(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
 
 def center_distance_squared(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     """Squared Euclidean distance ``[...]`` between the centres of aligned xyxy boxes."""
-    delta = (boxes1[..., :2] + boxes1[..., 2:] - boxes2[..., :2] - boxes2[..., 2:]) / 2
-    return delta.pow(2).sum(-1)
+    dx = (boxes1[..., 0] + boxes1[..., 2] - boxes2[..., 0] - boxes2[..., 2]) / 2
+    dy = (boxes1[..., 1] + boxes1[..., 3] - boxes2[..., 1] - boxes2[..., 3]) / 2
+    return dx.pow(2) + dy.pow(2)
 
 
 def aspect_ratio_term(boxes1: torch.Tensor, boxes2: torch.Tensor,
@@ -190,8 +191,10 @@ def check_box_options(kind: str, reduction: str, eps: float, box_format: str) ->
 
 
 def check_boxes(pred: torch.Tensor, target: torch.Tensor, box_format: str,
-                pred_name: str = "pred", target_name: str = "target") -> None:
-    """Eager checks: float ``[..., 4]`` boxes of one shape; target widths and heights >= 0.
+                pred_name: str = "pred", target_name: str = "target",
+                used: Optional[torch.Tensor] = None) -> None:
+    """Eager checks: float ``[..., 4]`` boxes of one shape; target widths and heights >= 0
+    (only where the bool mask ``used [...]`` is True, if given).
 
     Predicted boxes are not checked for ``x2 >= x1`` (a network may emit inverted boxes
     while training); their loss is then finite but meaningless.
@@ -203,6 +206,8 @@ def check_boxes(pred: torch.Tensor, target: torch.Tensor, box_format: str,
     checks.check_same_shape(pred, pred_name, target, target_name)
     width, height = _width_height(box_to_xyxy(target, box_format))
     sides = torch.stack([width, height], dim=-1)
+    if used is not None:
+        sides = torch.where(used.unsqueeze(-1), sides, torch.zeros_like(sides))
     if sides.numel() > 0 and not bool((sides >= 0).all()):
         bad = sides[sides < 0].flatten()[0].item()
         raise InvalidInputError(f"{target_name} boxes must have non-negative width and height "
@@ -279,6 +284,7 @@ def _box_edges(dtype: torch.dtype):
         "zero_height": (boxes([0.0, 1.0, 2.0, 1.0]), boxes([0.0, 0.0, 2.0, 0.0])),
         "nested": (boxes([1.0, 1.0, 2.0, 2.0]), boxes([0.0, 0.0, 4.0, 3.0])),
         "batch_of_one": (boxes([0.5, 0.5, 3.0, 2.0]), boxes([1.0, 0.0, 2.0, 4.0])),
+        "empty": (torch.zeros(0, 4, dtype=dtype), torch.zeros(0, 4, dtype=dtype)),
     }
 
 

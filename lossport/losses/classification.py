@@ -120,11 +120,9 @@ def _check_class_target(logits: torch.Tensor, target: torch.Tensor, class_dim_la
     checks.check_class_index(target, name, num_classes, ignore_index, allow_negative)
 
 
-def _check_focal_options(alpha: float, gamma: float, reduction: str) -> None:
+def _check_focal_options(gamma: float, reduction: str) -> None:
     if gamma < 0:
         raise ConfigError(f"gamma must be >= 0, got {gamma}")
-    if alpha > 1:
-        raise ConfigError(f"alpha must be in [0, 1] (or < 0 to disable it), got {alpha}")
     checks.check_choice(reduction, "reduction", REDUCTIONS)
 
 
@@ -250,7 +248,9 @@ class FocalLoss(nn.Module):
 
     def __init__(self, alpha: float = 0.25, gamma: float = 2.0, reduction: str = "mean") -> None:
         super().__init__()
-        _check_focal_options(alpha, gamma, reduction)
+        _check_focal_options(gamma, reduction)
+        if alpha > 1:
+            raise ConfigError(f"alpha must be in [0, 1] (or < 0 to disable it), got {alpha}")
         self.alpha = float(alpha)
         self.gamma = float(gamma)
         self.reduction = reduction
@@ -319,7 +319,7 @@ class SoftmaxFocalLoss(nn.Module):
     def __init__(self, alpha: Optional[Union[torch.Tensor, Sequence[float]]] = None,
                  gamma: float = 2.0, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__()
-        _check_focal_options(0.0, gamma, reduction)
+        _check_focal_options(gamma, reduction)
         self.gamma = float(gamma)
         self.ignore_index = ignore_index
         self.reduction = reduction
@@ -509,7 +509,7 @@ register(Spec(
 
 def _mtp_edges(dtype: torch.dtype):
     extreme = torch.tensor([[[30.0, -30.0, 0.0], [-30.0, 30.0, -30.0]]], dtype=dtype)
-    heads = torch.stack([extreme, -extreme, extreme])
+    heads = torch.stack([-extreme, extreme, -extreme])
     return {
         "extreme_logits": (extreme, heads, torch.tensor([[1, 0]])),
         "all_ignored": (extreme, heads, torch.tensor([[-100, -100]])),

@@ -55,6 +55,17 @@ def _check_binary(t: torch.Tensor, name: str) -> None:
         raise InvalidInputError(f"{name} must hold only 0 and 1, found {bad!r}")
 
 
+def _bce_with_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Element-wise ``BCE_with_logits = t softplus(-x) + (1 - t) softplus(x)``.
+
+    The same numbers and gradient (``sigmoid(x) - t``) as
+    ``F.binary_cross_entropy_with_logits(reduction="none")``, written with ``softplus`` because
+    the ONNX exporter turns the torch op into ``Log(Sigmoid(x))``, which ONNX Runtime evaluates
+    to ``-inf`` for large negative logits (already at -30 in float32).
+    """
+    return target * F.softplus(-logits) + (1 - target) * F.softplus(logits)
+
+
 def _one_hot_last(index: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
     """``[..., C]`` one-hot of int64 ``index [...]``; a negative index gives a row of zeros."""
     classes = torch.arange(num_classes, device=index.device)
@@ -123,7 +134,7 @@ def varifocal_loss(logits: torch.Tensor, score: torch.Tensor, label: torch.Tenso
     usual. Finite, with finite gradient, for any finite logits.
     """
     weight = alpha * torch.sigmoid(logits).pow(gamma) * (1 - label) + score * label
-    loss = F.binary_cross_entropy_with_logits(logits, score, reduction="none") * weight
+    loss = _bce_with_logits(logits, score) * weight
     if reduction == "mean_dim1_sum":
         count = torch.tensor(loss.shape[1], dtype=loss.dtype, device=loss.device)
         return loss.sum() / torch.clamp(count, min=1.0)
@@ -170,7 +181,7 @@ def centerness_loss(logits: torch.Tensor, target: torch.Tensor,
     as ``F.binary_cross_entropy_with_logits`` (which has no weighted mean); finite for any
     finite logits.
     """
-    loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    loss = _bce_with_logits(logits, target)
     return weighted_reduce(loss, weights, reduction, eps)
 
 
@@ -248,8 +259,7 @@ def fcos_loss(cls_preds: torch.Tensor, reg_preds: torch.Tensor, centerness_preds
     positive = cls_targets >= 0
     cls, reg = _dense_terms(cls_preds, cls_targets, ltrb_to_boxes(reg_preds),
                             ltrb_to_boxes(reg_targets), focal_alpha, focal_gamma, "giou")
-    bce = F.binary_cross_entropy_with_logits(centerness_preds, centerness_targets,
-                                             reduction="none")
+    bce = _bce_with_logits(centerness_preds, centerness_targets)
     cls = cls_weight * cls
     reg = reg_weight * reg
     centerness = centerness_weight * masked_mean(bce, positive)
@@ -432,17 +442,17 @@ def centernet_heatmap_loss(logits: torch.Tensor, target: torch.Tensor, alpha: fl
     ``p = sigmoid(logits)``, ``Y = target`` (Gaussian-splatted heatmap in [0, 1], exactly 1 at
     object centres); ``-(1/N) sum [Y = 1] (1 - p)^alpha log p
     + [Y < 1] (1 - Y)^beta p^alpha log(1 - p)``, ``N = max(#{Y = 1}, 1)`` (the number of
-    centres, as the reference code counts them). ``log p`` and ``log(1 - p)`` are
-    ``logsigmoid(+-logits)``: exact and finite for any finite logit, where the reference code
+    centres, as the reference code counts them). ``-log p`` and ``-log(1 - p)`` are
+    ``softplus(-+logits)``: exact and finite for any finite logit, where the reference code
     clamps ``p`` to ``[1e-4, 1 - 1e-4]`` (which changes values beyond ``|logit| > 9.2`` and
     zeroes their gradient). Shapes: any equal shapes, ``[B, C, H, W]`` usually. Returns a scalar.
     """
     positive = (target == 1).to(logits.dtype)
     p = torch.sigmoid(logits)
-    positive_term = torch.sigmoid(-logits).pow(alpha) * F.logsigmoid(logits)
-    negative_term = (1 - target).pow(beta) * p.pow(alpha) * F.logsigmoid(-logits)
+    positive_term = torch.sigmoid(-logits).pow(alpha) * F.softplus(-logits)
+    negative_term = (1 - target).pow(beta) * p.pow(alpha) * F.softplus(logits)
     total = (positive * positive_term + (1 - positive) * negative_term).sum()
-    return -total / torch.clamp(positive.sum(), min=1.0)
+    return total / torch.clamp(positive.sum(), min=1.0)
 
 
 def _gather_locations(maps: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -590,11 +600,12 @@ class DetectionLoss(nn.Module):
             checks.check_float(cls_logits, "cls_logits")
             checks.check_min_rank(cls_logits, "cls_logits", 2, "[B, N, C] or [..., C]")
             _check_dense_targets(cls_logits, "cls_logits", cls_targets, cls_logits.shape[-1])
-            check_boxes(box_preds, box_targets, self.box_format, "box_preds", "box_targets")
             expected = list(cls_logits.shape[:-1]) + [4]
             checks.check_shape(box_preds, "box_preds", expected,
                                f"{expected} (one box per row of cls_logits "
                                f"{list(cls_logits.shape)})")
+            check_boxes(box_preds, box_targets, self.box_format, "box_preds", "box_targets",
+                        used=cls_targets >= 0)
         return detection_loss(cls_logits, box_preds, cls_targets, box_targets, self.cls_weight,
                               self.box_weight, self.box_loss, self.focal_alpha,
                               self.focal_gamma, self.box_format)
@@ -634,6 +645,7 @@ def _varifocal_edges(dtype: torch.dtype):
         "no_positives": (logits, torch.zeros_like(logits), torch.zeros_like(logits)),
         "batch_of_one": (logits[:, :1].clone(), torch.tensor([[[0.7, 0.0]]], dtype=dtype),
                          torch.tensor([[[1.0, 0.0]]], dtype=dtype)),
+        "empty": (logits[:, :0].clone(), logits[:, :0].clone(), logits[:, :0].clone()),
     }
 
 
@@ -664,6 +676,7 @@ def _centerness_edges(dtype: torch.dtype):
         "extreme_logits_right": (logits, torch.tensor([1.0, 0.0, 1.0, 0.0], dtype=dtype)),
         "extreme_logits_wrong": (logits, torch.tensor([0.0, 1.0, 0.0, 1.0], dtype=dtype)),
         "batch_of_one": (logits[:1].clone(), torch.tensor([0.25], dtype=dtype)),
+        "empty": (logits[:0].clone(), logits[:0].clone()),
     }
 
 
@@ -703,6 +716,8 @@ def _fcos_edges(dtype: torch.dtype):
                            centerness_t),
         "batch_of_one": (cls[:, :1].clone(), reg[:, :1].clone(), centerness[:, :1].clone(),
                          labels[:, :1].clone(), reg[:, :1] + 0.5, centerness_t[:, :1].clone()),
+        "no_locations": (cls[:, :0].clone(), reg[:, :0].clone(), centerness[:, :0].clone(),
+                         labels[:, :0].clone(), reg[:, :0].clone(), centerness_t[:, :0].clone()),
     }
 
 
@@ -743,8 +758,9 @@ def _dfl_edges(dtype: torch.dtype):
             [[0.0, 14.99, 15.0, 40.0], [-3.0, 7.0, 0.5, 14.5]], dtype=dtype)),
         "extreme_logits_wrong": (-logits, torch.tensor(
             [[0.0, 0.0, 0.0, 0.0], [15.0, 15.0, 15.0, 15.0]], dtype=dtype)),
-        "batch_of_one": (logits[:1].reshape(4, 16).clone(),
+        "batch_of_one": (logits[:1].clone(),
                          torch.tensor([[1.25, 3.0, 9.75, 0.01]], dtype=dtype)),
+        "empty": (logits[:0].clone(), torch.zeros(0, 4, dtype=dtype)),
     }
 
 
@@ -801,6 +817,8 @@ def _centernet_edges(dtype: torch.dtype):
         "no_objects": (heatmap, wh, reg, target * 0.5, indices, mask * 0, wh_t, reg_t),
         "saturated_target": (heatmap, wh, reg, torch.ones_like(target), indices, mask, wh_t,
                              reg_t),
+        "zero_object_slots": (heatmap, wh, reg, target, indices[:, :0].clone(),
+                              mask[:, :0].clone(), wh_t[:, :0].clone(), reg_t[:, :0].clone()),
     }
 
 
@@ -847,6 +865,8 @@ def _detection_edges(dtype: torch.dtype):
         "no_positives": (cls, boxes, torch.full((1, 3), -1), boxes.clone()),
         "batch_of_one": (cls[:, :1].clone(), boxes[:, :1].clone(), labels[:, :1].clone(),
                          boxes[:, :1] + 0.5),
+        "empty": (cls[:, :0].clone(), boxes[:, :0].clone(), labels[:, :0].clone(),
+                  boxes[:, :0].clone()),
     }
 
 

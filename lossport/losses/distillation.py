@@ -15,6 +15,7 @@ from torch import nn
 from lossport import checks
 from lossport.domains import ClassIndex, Real
 from lossport.errors import ConfigError, InvalidInputError
+from lossport.losses._reduce import safe_mean
 from lossport.losses.classification import cross_entropy_loss
 from lossport.registry import Spec, TensorSpec, register
 
@@ -35,10 +36,8 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
     """
     log_p = F.log_softmax(student_logits / temperature, dim=-1)
     log_q = F.log_softmax(teacher_logits / temperature, dim=-1)
-    total = (log_q.exp() * (log_q - log_p)).sum()
-    batch = torch.clamp(torch.tensor(student_logits.shape[0], dtype=total.dtype,
-                                     device=total.device), min=1.0)
-    return temperature * temperature * total / batch
+    per_row = (log_q.exp() * (log_q - log_p)).sum(-1)
+    return temperature * temperature * safe_mean(per_row)
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
@@ -93,7 +92,8 @@ def _check_options(temperature: float, alpha: float) -> None:
 
 def _check_targets(targets: torch.Tensor, name: str, logits: torch.Tensor) -> None:
     checks.check_index(targets, name)
-    checks.check_shape(targets, name, [logits.shape[0]], f"[{logits.shape[0]}] ([N] for logits [N, C])")
+    checks.check_shape(targets, name, [logits.shape[0]],
+                       f"[{logits.shape[0]}] ([N] for logits [N, C])")
     checks.check_class_index(targets, name, logits.shape[1], ignore_index=-100)
 
 
@@ -136,10 +136,11 @@ class LwFLoss(nn.Module):
             checks.check_rank(new_logits, "new_logits", [2], "[N, C]")
             checks.check_float(old_logits, "old_logits")
             checks.check_rank(old_logits, "old_logits", [2], "[N, C_old]")
-            if old_logits.shape[0] != new_logits.shape[0] or old_logits.shape[1] > new_logits.shape[1]:
+            batch, classes = new_logits.shape
+            if old_logits.shape[0] != batch or old_logits.shape[1] > classes:
                 raise InvalidInputError(
-                    f"old_logits must have shape [N, C_old] with N = {new_logits.shape[0]} and "
-                    f"C_old <= {new_logits.shape[1]} (new_logits [N, C]), got "
+                    f"old_logits must have shape [N, C_old] with N = {batch} and "
+                    f"C_old <= {classes} (new_logits [N, C]), got "
                     f"{list(old_logits.shape)}")
             _check_targets(targets, "targets", new_logits)
         return lwf_loss(new_logits, old_logits, targets, self.temperature, self.alpha)

@@ -47,8 +47,8 @@ def keypoint_loss(pred_kpts: torch.Tensor, gt_kpts: torch.Tensor, kpt_mask: torc
     squared pixels, ``sigmas`` float ``[K]``. Returns a scalar.
 
     Edge behaviour: an object with no visible keypoint contributes 0 (its huge scale factor
-    multiplies a zero mask); a zero area is finite thanks to the ``1e-9`` floor. ``N = 0`` gives 0
-    where ultralytics returns NaN (mean of an empty tensor), the one difference from it.
+    multiplies a zero mask); a zero area is finite thanks to the ``1e-9`` floor. ``N = 0``
+    gives 0 where ultralytics returns NaN (mean of an empty tensor).
     """
     diff = pred_kpts[..., :2] - gt_kpts[..., :2]
     distance = diff.pow(2).sum(-1)
@@ -189,7 +189,8 @@ def _heatmap_edges(dtype: torch.dtype):
         "identical": (peak.clone(), peak.clone(), torch.ones(2, 3, dtype=dtype)),
         "all_weights_zero": (torch.zeros_like(peak), peak.clone(), torch.zeros(2, 3, dtype=dtype)),
         "empty_target": (peak.clone(), torch.zeros_like(peak), torch.ones(2, 3, dtype=dtype)),
-        "batch_of_one": (peak[:1].clone(), torch.zeros_like(peak[:1]), torch.ones(1, 3, dtype=dtype)),
+        "batch_of_one": (peak[:1].clone(), torch.zeros_like(peak[:1]),
+                         torch.ones(1, 3, dtype=dtype)),
     }
 
 

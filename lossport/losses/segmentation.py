@@ -22,7 +22,9 @@ from torch import nn
 from lossport import checks
 from lossport.domains import Binary, ClassIndex, Real
 from lossport.errors import ConfigError
-from lossport.losses._reduce import REDUCTIONS, masked_mean, reduce_loss, weighted_reduce
+from lossport.losses._reduce import REDUCTIONS, reduce_loss
+from lossport.losses.classification import (_class_weight_buffer, cross_entropy_loss,
+                                            softmax_focal_loss)
 from lossport.registry import Spec, TensorSpec, register
 
 __all__ = [
@@ -32,7 +34,6 @@ __all__ = [
     "IoULoss",
     "MaskLoss",
     "TverskyLoss",
-    "bce_with_logits",
     "combined_segmentation_loss",
     "dice_loss",
     "focal_loss_pixelwise",
@@ -41,6 +42,7 @@ __all__ = [
     "soft_overlap_stats",
     "tversky_loss",
 ]
+
 
 def _valid_one_hot(target: torch.Tensor, num_classes: int, ignore_index: int,
                    dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -66,6 +68,16 @@ def soft_overlap_stats(logits: torch.Tensor, target: torch.Tensor,
     return intersection, probability.sum(dim=(2, 3)), one_hot.sum(dim=(2, 3))
 
 
+def _overlap_loss(numerator: torch.Tensor, denominator: torch.Tensor,
+                  reduction: str) -> torch.Tensor:
+    """``1 - numerator / denominator`` per (image, class), reduced; ``0 / 0`` (``smooth = 0``
+    and nothing valid to compare) counts as a perfect score, loss 0."""
+    empty = denominator <= 0
+    safe = torch.where(empty, torch.ones_like(denominator), denominator)
+    score = torch.where(empty, torch.ones_like(numerator), numerator / safe)
+    return reduce_loss(1 - score, reduction)
+
+
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0,
               ignore_index: int = 255, reduction: str = "mean") -> torch.Tensor:
     """Soft Dice loss over softmax probabilities, per image and class.
@@ -73,14 +85,14 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0,
     ``loss[b, c] = 1 - (2 I + smooth) / (P + G + smooth)`` with ``I, P, G`` from
     :func:`soft_overlap_stats` (ignored pixels removed from prediction and target). Background
     included. ``reduction``: ``"mean"`` over ``(B, C)``, ``"sum"``, or ``"none"`` (``[B, C]``).
-    A class absent from an image's target and prediction scores 0 when ``smooth > 0``; an image
-    whose pixels are all ignored has ``I = P = G = 0`` and scores 0 for every class.
-    Same as ``monai.losses.DiceLoss(softmax=True, to_onehot_y=True, smooth_nr=smooth,
-    smooth_dr=smooth, ignore_index=ignore_index)``.
+    A class absent from an image's target scores ``1 - s / (P + s)``: its probability mass is
+    penalised. An image whose pixels are all ignored has ``I = P = G = 0`` and loss 0 for every
+    class (with ``smooth = 0`` too: ``0 / 0`` counts as a perfect score). Otherwise the same as
+    ``monai.losses.DiceLoss(softmax=True, to_onehot_y=True, smooth_nr=smooth, smooth_dr=smooth,
+    ignore_index=ignore_index)`` (which gives NaN for that ``0 / 0``).
     """
     intersection, pred_sum, target_sum = soft_overlap_stats(logits, target, ignore_index)
-    score = (2 * intersection + smooth) / (pred_sum + target_sum + smooth)
-    return reduce_loss(1 - score, reduction)
+    return _overlap_loss(2 * intersection + smooth, pred_sum + target_sum + smooth, reduction)
 
 
 def iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0,
@@ -92,8 +104,8 @@ def iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0,
     loss with ``s_nr = s_dr = 2 * smooth``.
     """
     intersection, pred_sum, target_sum = soft_overlap_stats(logits, target, ignore_index)
-    score = (intersection + smooth) / (pred_sum + target_sum - intersection + smooth)
-    return reduce_loss(1 - score, reduction)
+    return _overlap_loss(intersection + smooth, pred_sum + target_sum - intersection + smooth,
+                         reduction)
 
 
 def tversky_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.5,
@@ -104,14 +116,14 @@ def tversky_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.5,
     ``FP = P - I`` (soft false positives, weighted by ``alpha``), ``FN = G - I`` (soft false
     negatives, weighted by ``beta``), per image and class. ``alpha = beta = 0.5`` is Dice with
     the smoothing doubled. Conventions, reduction and edge behaviour as :func:`dice_loss`.
-    Same as ``monai.losses.TverskyLoss(softmax=True, to_onehot_y=True, smooth_nr=s,
+    Otherwise the same as ``monai.losses.TverskyLoss(softmax=True, to_onehot_y=True, smooth_nr=s,
     smooth_dr=s, ignore_index=ignore_index)``.
     """
     intersection, pred_sum, target_sum = soft_overlap_stats(logits, target, ignore_index)
     false_pos = pred_sum - intersection
     false_neg = target_sum - intersection
-    score = (intersection + smooth) / (intersection + alpha * false_pos + beta * false_neg + smooth)
-    return reduce_loss(1 - score, reduction)
+    return _overlap_loss(intersection + smooth,
+                         intersection + alpha * false_pos + beta * false_neg + smooth, reduction)
 
 
 def focal_loss_pixelwise(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25,
@@ -120,61 +132,53 @@ def focal_loss_pixelwise(logits: torch.Tensor, target: torch.Tensor, alpha: floa
     """Softmax focal loss per pixel: ``-alpha (1 - p_t)^gamma log(p_t)``.
 
     ``p_t`` is the softmax probability (over dimension 1 of ``[B, C, H, W]`` logits) of the
-    target class; ``log p_t`` comes from ``log_softmax``, so it is finite for any finite logits.
-    ``alpha`` is one scalar multiplier for every class (not the binary ``alpha_t`` of RetinaNet).
-    ``reduction``: ``"mean"`` over valid pixels (0 when every pixel is ignored), ``"sum"``, or
-    ``"none"`` (``[B, H, W]``, 0 at ignored pixels).
+    target class (``[B, H, W]``). ``alpha`` is one scalar multiplier for every class (not the
+    binary ``alpha_t`` of RetinaNet, nor kornia's ``1 - alpha`` for class 0). This is
+    ``alpha`` times :func:`~lossport.losses.classification.softmax_focal_loss` without class
+    weights. ``reduction``: ``"mean"`` over valid pixels (0 when every pixel is ignored),
+    ``"sum"``, or ``"none"`` (``[B, H, W]``, 0 at ignored pixels).
     """
-    one_hot, valid = _valid_one_hot(target, logits.shape[1], ignore_index, logits.dtype)
-    log_p_t = (torch.log_softmax(logits, dim=1) * one_hot).sum(dim=1)
-    focal = torch.clamp(1 - torch.exp(log_p_t), min=0.0).pow(gamma)
-    loss = -alpha * focal * log_p_t
-    if reduction == "mean":
-        return masked_mean(loss, valid.squeeze(1))
-    return reduce_loss(loss * valid.squeeze(1), reduction)
+    return alpha * softmax_focal_loss(logits, target, None, gamma, ignore_index, reduction)
 
 
-def bce_with_logits(logits: torch.Tensor, target: torch.Tensor,
-                    pos_weight: float = 1.0) -> torch.Tensor:
+def _bce_with_logits(logits: torch.Tensor, target: torch.Tensor,
+                     pos_weight: float = 1.0) -> torch.Tensor:
     """Element-wise ``-[w t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))]``, ``w = pos_weight``.
 
-    Evaluated as ``(1 - t) x + (1 + (w - 1) t) (max(-x, 0) + log1p(exp(-|x|)))``, the form
-    ``F.binary_cross_entropy_with_logits`` uses in eager mode. It is written out because the
-    dynamo ONNX translation of that function is ``(1 - t) x - log(sigmoid(x))``, which ONNX
-    Runtime evaluates to ``inf`` for logits below about -17 (its float32 sigmoid underflows).
+    Written as ``w t softplus(-x) + (1 - t) softplus(x)`` (the form of
+    :func:`~lossport.losses.classification.sigmoid_focal_loss`): the same numbers and gradient
+    as ``F.binary_cross_entropy_with_logits(pos_weight=w)``, which the ONNX exporter would turn
+    into ``Log(Sigmoid(x))``, ``-inf`` in ONNX Runtime for logits below about -17.
     """
-    log_weight = 1 + (pos_weight - 1) * target
-    softplus_neg = torch.clamp(-logits, min=0.0) + torch.log1p(torch.exp(-logits.abs()))
-    return (1 - target) * logits + log_weight * softplus_neg
+    return pos_weight * target * F.softplus(-logits) + (1 - target) * F.softplus(logits)
 
 
 def mask_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float = 1.0,
               reduction: str = "mean") -> torch.Tensor:
-    """Binary cross-entropy with logits on instance masks (:func:`bce_with_logits`).
+    """Binary cross-entropy with logits on instance masks (:func:`_bce_with_logits`).
 
     Equals ``F.binary_cross_entropy_with_logits(pos_weight=...)``; ``pos_weight = 1`` is plain
     BCE. ``logits`` and ``target`` share one shape, ``[N, H, W]`` or ``[N, 1, H, W]``;
     ``target`` holds floats in ``[0, 1]``. ``reduction``: ``"mean"`` over all pixels (0 when
     empty), ``"sum"``, ``"none"``.
     """
-    return reduce_loss(bce_with_logits(logits, target, pos_weight), reduction)
+    return reduce_loss(_bce_with_logits(logits, target, pos_weight), reduction)
 
 
 def combined_segmentation_loss(logits: torch.Tensor, target: torch.Tensor,
-                               class_weights: torch.Tensor, ce_weight: float = 1.0,
-                               dice_weight: float = 1.0, smooth: float = 1.0,
-                               ignore_index: int = 255) -> torch.Tensor:
-    """``ce_weight * CE + dice_weight * Dice``, both over the valid pixels.
+                               class_weights: Optional[torch.Tensor] = None,
+                               ce_weight: float = 1.0, dice_weight: float = 1.0,
+                               smooth: float = 1.0, ignore_index: int = 255) -> torch.Tensor:
+    """``ce_weight * CE + dice_weight * Dice`` over the valid pixels of ``[B, C, H, W]`` logits.
 
-    ``CE = sum(w_y * ce) / sum(w_y)`` over valid pixels, with ``w_y = class_weights[target]``
-    (``[C]``; all ones for unweighted CE): ``F.cross_entropy(weight=class_weights,
-    ignore_index=ignore_index)``, except that all-ignored targets give 0, not NaN. The class
-    weights enter the CE term only. ``Dice`` is :func:`dice_loss` (mean over ``(B, C)``).
+    ``CE`` is :func:`~lossport.losses.classification.cross_entropy_loss` with
+    ``weight=class_weights`` (``[C]`` or None): ``sum(w_y ce) / sum(w_y)`` over non-ignored
+    pixels, as ``F.cross_entropy(weight=..., ignore_index=...)`` except that all-ignored
+    targets give 0, not NaN. The class weights enter the CE term only (MONAI's ``DiceCELoss``
+    applies its ``weight`` to the Dice term too). ``Dice`` is :func:`dice_loss` (mean over
+    ``(B, C)``).
     """
-    one_hot, _ = _valid_one_hot(target, logits.shape[1], ignore_index, logits.dtype)
-    ce = -(torch.log_softmax(logits, dim=1) * one_hot).sum(dim=1)
-    pixel_weight = (one_hot * class_weights.to(logits.dtype).view(1, -1, 1, 1)).sum(dim=1)
-    ce_term = weighted_reduce(ce, pixel_weight, "mean", 1e-12)
+    ce_term = cross_entropy_loss(logits, target, class_weights, ignore_index)
     dice_term = dice_loss(logits, target, smooth, ignore_index, "mean")
     return ce_weight * ce_term + dice_weight * dice_term
 
@@ -319,8 +323,8 @@ class MaskLoss(nn.Module):
 class CombinedSegmentationLoss(nn.Module):
     """Module form of :func:`combined_segmentation_loss`.
 
-    ``class_weights`` (``[num_classes]``, non-negative; a list or a tensor) weighs the CE term
-    only; it is kept as a float64 buffer (all ones when ``None``) and cast to the logits' dtype.
+    ``class_weights``: None, or ``num_classes`` non-negative values (a list or a tensor) that
+    weigh the CE term only; kept as a buffer (moves with ``.to``).
     """
 
     def __init__(self, num_classes: int, ce_weight: float = 1.0, dice_weight: float = 1.0,
@@ -333,11 +337,10 @@ class CombinedSegmentationLoss(nn.Module):
         if ce_weight < 0 or dice_weight < 0:
             raise ConfigError(f"ce_weight and dice_weight must be >= 0, got ce_weight={ce_weight}, "
                               f"dice_weight={dice_weight}")
-        weights = torch.ones(num_classes, dtype=torch.float64) if class_weights is None else \
-            torch.as_tensor(class_weights, dtype=torch.float64).detach().clone()
-        if weights.shape != (num_classes,) or not bool((weights >= 0).all()):
-            raise ConfigError(f"class_weights must be {num_classes} non-negative values "
-                              f"(one per class), got {weights.tolist()}")
+        weights = _class_weight_buffer(class_weights, "class_weights")
+        if weights is not None and weights.numel() != num_classes:
+            raise ConfigError(f"class_weights must hold one value per class ({num_classes}), got "
+                              f"{weights.tolist()}")
         self.register_buffer("class_weights", weights)
         self.num_classes = num_classes
         self.ce_weight = float(ce_weight)

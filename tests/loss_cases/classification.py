@@ -132,6 +132,8 @@ BAD = {
         BadCase((torch.zeros(2, 3, 4, 4), t([0, 1])), r"target must have shape \[2, 4, 4\]"),
         BadCase((torch.zeros(2, 3), torch.zeros(2, 3)), r"gamma must be >= 0",
                 config={"gamma": -1.0}, error=ConfigError),
+        BadCase((torch.zeros(2, 3), torch.zeros(2, 3)), r"alpha must be in \[0, 1\] \(or < 0",
+                config={"alpha": 1.5}, error=ConfigError),
     ],
     "softmax_focal": [
         BadCase((torch.zeros(2, 3), t([0, 3])), r"target holds class index 3; expected \[0, 3\) or -100"),

@@ -16,7 +16,7 @@ state), so one exported graph serves every ``H, W``:
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import List, Tuple
 
 import numpy as np
 import torch
@@ -81,22 +81,24 @@ def _azimuth_thresholds() -> Tuple[int, Tuple[float, ...]]:
 AZIMUTH_BASE, AZIMUTH_TANGENTS = _azimuth_thresholds()
 
 
-def frequency_bins(height: int, width: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+def frequency_bins(height: int, width: int, device: torch.device, azimuth_base: int,
+                   azimuth_tangents: List[float]) -> Tuple[torch.Tensor, torch.Tensor]:
     """Radial and azimuthal bin of every rfft2 coefficient, both int64 ``[H, W//2 + 1]``.
 
     ``r = sqrt(fx^2 + fy^2)``; radial bin ``long(r / (max(r) + 1e-8) * 31)`` in ``[0, 31]``;
     azimuthal bin ``long((atan2(fy, fx + 1e-8) + pi) / (2 pi) * 8)`` in ``[0, 7]`` (only 2..6
-    occur), computed as explained in the module docstring.
+    occur), computed as explained in the module docstring: pass ``AZIMUTH_BASE`` and
+    ``list(AZIMUTH_TANGENTS)`` (TorchScript cannot read module globals).
     """
     fy = fft_frequencies(height, device)[:, None]
     fx = rfft_frequencies(width, device)[None, :]
     radius = torch.sqrt(fx * fx + fy * fy)
-    radial = (radius / (radius.max() + 1e-8) * (RADIAL_BINS - 1)).to(torch.int64)
-    radial = radial.clamp(0, RADIAL_BINS - 1)
-    tangents = torch.tensor(list(AZIMUTH_TANGENTS), dtype=torch.float64, device=device)
+    radial = (radius / (radius.max() + 1e-8) * 31).to(torch.int64)
+    radial = radial.clamp(0, 31)
+    tangents = torch.tensor(list(azimuth_tangents), dtype=torch.float64, device=device)
     above = fy.double()[..., None] >= (fx + 1e-8).double()[..., None] * tangents
-    azimuthal = above.to(torch.int64).sum(-1) + AZIMUTH_BASE
-    return radial, azimuthal.clamp(0, AZIMUTHAL_BINS - 1)
+    azimuthal = above.to(torch.int64).sum(-1) + azimuth_base
+    return radial, azimuthal.clamp(0, 7)
 
 
 def dft_basis(n: int, m: int, device: torch.device, dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -157,8 +159,15 @@ class SpectralAnalyzer(nn.Module):
        Linear(D+48, 2D) -> LN -> ReLU -> Dropout -> Linear(2D, D), clamped to +-100.
     """
 
+    __constants__ = ["radial_bins", "azimuthal_bins", "phase_floor", "azimuth_base"]
+
     def __init__(self, feature_dim: int, dropout: float = 0.1) -> None:
         super().__init__()
+        self.radial_bins = RADIAL_BINS
+        self.azimuthal_bins = AZIMUTHAL_BINS
+        self.phase_floor = PHASE_FLOOR
+        self.azimuth_base = AZIMUTH_BASE
+        self.azimuth_tangents: List[float] = list(AZIMUTH_TANGENTS)
         half, quarter = feature_dim // 2, feature_dim // 4
         self.mag_encoder = nn.Sequential(*conv_bn_relu(3, half), *conv_bn_relu(half, half),
                                          nn.AdaptiveAvgPool2d(1), nn.Flatten())
@@ -180,15 +189,16 @@ class SpectralAnalyzer(nn.Module):
         modulus = safe_sqrt(re * re + im * im)
         mag = torch.clamp(modulus, 1e-8, 1e6)
         maglog = torch.clamp(torch.log1p(mag), -20.0, 20.0)
-        floor = PHASE_FLOOR * x.abs().sum(dim=(2, 3), keepdim=True)
+        floor = self.phase_floor * x.abs().sum(dim=(2, 3), keepdim=True)
         coherent = modulus > floor
         angle = atan2(torch.where(coherent, im, torch.zeros_like(im)),
                       torch.where(coherent, re, torch.ones_like(re)))
         phase = torch.clamp(angle / math.pi, -1.0, 1.0)
 
-        radial_bins, azimuthal_bins = frequency_bins(height, width, x.device)
+        radial_bins, azimuthal_bins = frequency_bins(height, width, x.device, self.azimuth_base,
+                                                     self.azimuth_tangents)
         flat = mag.flatten(2)
-        radial_onehot = one_hot(radial_bins.flatten(), RADIAL_BINS, flat.dtype)
+        radial_onehot = one_hot(radial_bins.flatten(), self.radial_bins, flat.dtype)
         radial = _bin_mean(flat, radial_onehot, radial_onehot.sum(0))
         radial = torch.clamp(radial, 0.0, 1e6)
         azimuthal = self._azimuthal_stats(flat, azimuthal_bins.flatten())
@@ -201,10 +211,9 @@ class SpectralAnalyzer(nn.Module):
         out = self.projection(clean(features, 1e4))
         return clean(torch.clamp(out, -100.0, 100.0), 100.0)
 
-    @staticmethod
-    def _azimuthal_stats(flat: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+    def _azimuthal_stats(self, flat: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
         """``[B, 3, N]`` magnitudes, ``[N]`` bins -> ``[B, 48]`` (means and stds per bin)."""
-        onehot = one_hot(bins, AZIMUTHAL_BINS, flat.dtype)
+        onehot = one_hot(bins, self.azimuthal_bins, flat.dtype)
         counts = onehot.sum(0)
         mean = _bin_mean(flat, onehot, counts)
         deviation = flat - torch.matmul(mean, onehot.t())

@@ -1,0 +1,192 @@
+"""The deployment examples, built and run on artifacts exported here, against eager PyTorch.
+
+``examples/cpp`` (libtorch) runs the TorchScript artifacts, ``examples/node`` (ONNX Runtime for
+Node.js) the ONNX ones: the small TIGAS scorer (``test_config``) on an image batch made by
+``lossport preprocess``, and a loss with its gradient graph on ``--random`` tensors. Scores and
+losses must agree within 1e-5, gradients within 1e-4 of the largest reference |gradient|.
+
+The C++ build and ``npm ci`` run once per module, in temporary folders. Where cmake, a C++
+compiler, node or npm is missing these tests skip with the reason, except under CI (the ``CI``
+environment variable), where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from lossport import registry, tensorfile
+from lossport.cli import main
+from lossport.export import FORMATS, export_artifact
+from lossport.flatten import flatten_outputs
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+OUTPUT_ATOL = 1e-5
+GRAD_RTOL = 1e-4
+LOSS = "rmse"
+LOSS_INPUTS = [["--random", "4,50", "--seed", "1"], ["--random", "4,50", "--seed", "2"]]
+
+
+def _require(*tools: str) -> None:
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        reason = f"{', '.join(missing)} not found on PATH"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; the CI machine must have it")
+        pytest.skip(reason)
+
+
+def _run(command: List[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run ``command``; on failure, fail the test with the end of its output."""
+    done = subprocess.run([str(c) for c in command], capture_output=True, text=True, **kwargs)
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, command))} exited {done.returncode}:\n"
+                    f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done
+
+
+@pytest.fixture(scope="module")
+def cpp_runner(tmp_path_factory) -> List[str]:
+    """examples/cpp built (Release) against the libtorch of the installed torch wheel."""
+    _require("cmake", "c++")
+    build = tmp_path_factory.mktemp("cpp-build")
+    _run(["cmake", "-S", EXAMPLES / "cpp", "-B", build, "-DCMAKE_BUILD_TYPE=Release",
+          f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}"])
+    _run(["cmake", "--build", build, "-j2"])
+    return [str(build / "lossport_run")]
+
+
+@pytest.fixture(scope="module")
+def node_runner(tmp_path_factory) -> List[str]:
+    """examples/node copied to a temporary folder and installed there with ``npm ci``."""
+    _require("node", "npm")
+    folder = tmp_path_factory.mktemp("node")
+    for source in (EXAMPLES / "node").iterdir():
+        if source.is_file():
+            shutil.copy(source, folder)
+    _run(["npm", "ci", "--no-audit", "--no-fund"], cwd=folder,
+         env={**os.environ, "ONNXRUNTIME_NODE_INSTALL": "skip"})
+    return ["node", str(folder / "run.js")]
+
+
+@dataclass
+class Runtime:
+    name: str
+    fmt: str
+    command: List[str]
+
+
+@pytest.fixture(scope="module", params=[("cpp", "torchscript"), ("node", "onnx")], ids=["cpp", "node"])
+def runtime(request) -> Runtime:
+    name, fmt = request.param
+    return Runtime(name, fmt, request.getfixturevalue(f"{name}_runner"))
+
+
+class Cases:
+    """Exported artifacts, input files and eager references, made once per module on demand."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._modules: Dict[str, torch.nn.Module] = {}
+        self._artifacts: Dict[tuple, Path] = {}
+
+    def spec(self, name: str) -> registry.Spec:
+        return registry.get_spec(name)
+
+    def config(self, name: str) -> dict:
+        spec = self.spec(name)
+        return spec.resolve_config(dict(spec.test_config))
+
+    def module(self, name: str) -> torch.nn.Module:
+        """One module instance per spec, so that every artifact of it has the same weights."""
+        if name not in self._modules:
+            torch.manual_seed(0)
+            self._modules[name] = self.spec(name).instantiate(self.config(name))
+        return self._modules[name]
+
+    def artifact(self, name: str, fmt: str, with_grad: bool) -> Path:
+        key = (name, fmt, with_grad)
+        if key not in self._artifacts:
+            path = self.folder / f"{name}{'_grad' if with_grad else ''}{FORMATS[fmt]}"
+            export_artifact(self.spec(name), fmt=fmt, path=path, config=self.config(name),
+                            module=self.module(name), with_grad=with_grad)
+            self._artifacts[key] = path
+        return self._artifacts[key]
+
+    def preprocess(self, filename: str, *arguments: str) -> Path:
+        path = self.folder / filename
+        if not path.exists():
+            result = CliRunner().invoke(main, ["preprocess", *arguments, "-o", str(path)])
+            assert result.exit_code == 0, result.output
+        return path
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory) -> Cases:
+    return Cases(tmp_path_factory.mktemp("artifacts"))
+
+
+def eager(spec: registry.Spec, module: torch.nn.Module, files: List[Path]) -> Dict[str, np.ndarray]:
+    """Outputs and input gradients of the eager module, named as in a gradient artifact."""
+    inputs = [torch.from_numpy(tensorfile.read(f)[0]) for f in files]
+    for tensor, t in zip(inputs, spec.inputs):
+        tensor.requires_grad_(t.differentiable)
+    outputs = flatten_outputs(module(*inputs))
+    objective = spec.objective(outputs[spec.grad_output_index])
+    grads = torch.autograd.grad(objective, [x for x, t in zip(inputs, spec.inputs) if t.differentiable])
+    names = list(spec.outputs) + [f"grad_{n}" for n in spec.differentiable_inputs]
+    return {n: t.detach().numpy() for n, t in zip(names, (*outputs, *grads))}
+
+
+def run_example(runtime: Runtime, artifact: Path, files: List[Path], save: Path) -> dict:
+    save.mkdir(exist_ok=True)
+    done = _run([*runtime.command, artifact, *files, "--save", save])
+    return json.loads(done.stdout)
+
+
+def check_parity(report: dict, saved: Path, expected: Dict[str, np.ndarray], grads: List[str]) -> Dict[str, float]:
+    """Compare a runtime's JSON report and saved outputs with eager; return the errors."""
+    errors = {}
+    for name, reference in expected.items():
+        actual = tensorfile.read(saved / f"{name}.bin")[0]
+        assert actual.shape == reference.shape, name
+        if name in grads:
+            errors[name] = float(np.abs(actual - reference).max() / np.abs(reference).max())
+            assert errors[name] <= GRAD_RTOL, (name, errors[name])
+            assert report["grad_norm"][name] == pytest.approx(float(np.linalg.norm(actual)), rel=1e-6)
+        else:
+            errors[name] = float(np.abs(actual - reference).max())
+            assert errors[name] <= OUTPUT_ATOL, (name, errors[name])
+            printed = report["outputs"][name]
+            assert printed["shape"] == list(reference.shape)
+            np.testing.assert_allclose(printed["values"], actual.ravel(), rtol=1e-7, atol=0)
+    return errors
+
+
+def test_loss_with_gradient_matches_eager(runtime, cases, tmp_path):
+    spec = cases.spec(LOSS)
+    files = [cases.preprocess(f"{LOSS}_{i}.bin", *args) for i, args in enumerate(LOSS_INPUTS)]
+    report = run_example(runtime, cases.artifact(LOSS, runtime.fmt, True), files, tmp_path)
+    assert report["spec"] == LOSS
+    grads = [f"grad_{n}" for n in spec.differentiable_inputs]
+    check_parity(report, tmp_path, eager(spec, cases.module(LOSS), files), grads)
+
+
+def test_wrong_input_count_is_a_one_line_error(runtime, cases, tmp_path):
+    files = [cases.preprocess(f"{LOSS}_0.bin", *LOSS_INPUTS[0])]
+    done = subprocess.run([*runtime.command, cases.artifact(LOSS, runtime.fmt, True), *files],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error: the artifact takes 2 input file(s)")
+    assert len(done.stderr.strip().splitlines()) == 1
