@@ -23,7 +23,7 @@ from lossport.export.manifest import export_many
 from lossport.export.onnx_export import DEFAULT_OPSET
 from lossport.validation import report
 from lossport.validation.suite import (BACKENDS, DEFAULT_SEED, Options, parse_backends,
-                                       validate_artifact, validate_spec)
+                                       validate_artifact, variant_jobs)
 
 EXIT_MISMATCH = 1
 EXIT_USAGE = 2
@@ -221,8 +221,18 @@ def validate_losses(names, backends, seed, atol, rtol, require_cuda, json_path, 
     """Validate the named losses (default: every registered loss)."""
     options = _options(backends, seed, atol, rtol, require_cuda)
     specs = [registry.get_spec(n, kind="loss") for n in names] if names else registry.all_specs("loss")
-    jobs = [(s.name, lambda tick, s=s: validate_spec(s, options=options, tick=tick)) for s in specs]
-    _run_validation(jobs, options, json_path, junit_path)
+    _run_validation([job for s in specs for job in variant_jobs(s, options)], options, json_path,
+                    junit_path)
+
+
+@validate_group.command("all")
+@_validate_options
+@user_errors
+def validate_all(backends, seed, atol, rtol, require_cuda, json_path, junit_path) -> None:
+    """Validate every registered loss and model (each model variant at its small test config)."""
+    options = _options(backends, seed, atol, rtol, require_cuda)
+    _run_validation([job for s in registry.all_specs() for job in variant_jobs(s, options)],
+                    options, json_path, junit_path)
 
 
 @validate_group.command("artifact")
@@ -235,3 +245,71 @@ def validate_artifact_command(path, backends, seed, atol, rtol, require_cuda, js
     options = _options(backends, seed, atol, rtol, require_cuda)
     jobs = [(path.name, lambda tick: validate_artifact(path, options, tick=tick))]
     _run_validation(jobs, options, json_path, junit_path)
+
+
+# -- preprocess --------------------------------------------------------------------------------
+
+def _parse_dims(text: str, option: str, expected: str) -> tuple:
+    """``"2,3,64,64"`` -> ``(2, 3, 64, 64)``; anything but positive integers is a ConfigError."""
+    try:
+        dims = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        dims = ()
+    if not dims or min(dims) < 1:
+        raise ConfigError(f"{option} expects {expected}, got {text!r}")
+    return dims
+
+
+def _image_size(size, model) -> tuple:
+    """(height, width) from ``--size S|H,W`` or from ``--model``'s preprocessing contract."""
+    from lossport.export.metadata import read_metadata
+
+    if (size is None) == (model is None):
+        raise ConfigError("give the image size: --size SIZE|HEIGHT,WIDTH, or --model ARTIFACT "
+                          "(which records it), not both")
+    if model is not None:
+        contract = read_metadata(model).get("preprocess")
+        if contract is None:
+            raise ConfigError(f"{model} records no preprocessing contract (lossport.preprocess) "
+                              f"- it is not an image model; give --size instead")
+        return tuple(json.loads(contract)["size"])
+    dims = _parse_dims(size, "--size", "SIZE or HEIGHT,WIDTH (positive integers)")
+    if len(dims) > 2:
+        raise ConfigError(f"--size expects SIZE or HEIGHT,WIDTH, got {size!r}")
+    return (dims[0], dims[-1])
+
+
+@main.command("preprocess")
+@click.argument("images", nargs=-1)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Tensor file to write (format: docs/deploying.md).")
+@click.option("--size", help="Resize images to SIZE x SIZE or HEIGHT,WIDTH.")
+@click.option("--model", type=click.Path(path_type=Path),
+              help="Take the size from this exported artifact's preprocessing contract.")
+@click.option("--random", "random_shape", metavar="SHAPE",
+              help="Instead of images: uniform [0, 1) float32 values of SHAPE, e.g. 2,3,64,64.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random.")
+@user_errors
+def preprocess(images, output, size, model, random_shape, seed) -> None:
+    """Write IMAGES (or a random tensor) as a tensor file every runtime reads identically:
+    float32 NCHW, RGB, [0, 1], after a small JSON header."""
+    import torch
+
+    from lossport import tensorfile
+
+    if bool(images) == bool(random_shape):
+        raise ConfigError("give IMAGES to preprocess, or --random SHAPE (not both)")
+    if random_shape:
+        if size is not None or model is not None:
+            raise ConfigError("--size and --model apply to images, not to --random")
+        shape = _parse_dims(random_shape, "--random", "comma-separated positive sizes, e.g. 2,3,64,64")
+        tensor = torch.rand(shape, generator=torch.Generator().manual_seed(seed))
+        info = {"range": "[0,1)", "seed": seed, **({"layout": "NCHW"} if len(shape) == 4 else {})}
+    else:
+        from lossport import images as image_io
+
+        tensor = image_io.load_batch(images, _image_size(size, model))
+        info = {"layout": "NCHW", "range": "[0,1]", "channel_order": "RGB", "files": list(images)}
+    header = tensorfile.write(output, tensor, **info)
+    click.echo(f"wrote {output} ({header['dtype']} {header['shape']}"
+               f"{f', {len(images)} images' if images else f', seed {seed}'})")

@@ -89,6 +89,8 @@ class Spec:
             gradient of the scalar w.r.t. each differentiable input (default: sum).
         metadata: ``config -> {key: value}`` extra artifact metadata (e.g. TIGAS's
             preprocessing contract under ``lossport.preprocess``).
+        variants: config overrides validated one by one by ``lossport validate`` (e.g. each
+            TIGAS mode); default: the config alone.
     """
 
     name: str
@@ -109,6 +111,7 @@ class Spec:
     grad_output: Optional[str] = None
     objective: Objective = output_sum
     metadata: Optional[Metadata] = None
+    variants: Tuple[Mapping[str, Any], ...] = ({},)
 
     # -- configuration -------------------------------------------------------------------
     def default_config(self) -> Dict[str, Any]:

@@ -123,11 +123,14 @@ def test_softmax_focal_kornia_scalar_alpha_as_tensor():
 
 
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
-def test_softmax_focal_saturated_gradient_is_finite(gamma):
+def test_saturated_gradient_is_finite_for_any_gamma(gamma):
     logits = torch.tensor([[200.0, -200.0], [-200.0, 200.0]], requires_grad=True)
-    loss = SoftmaxFocalLoss(gamma=gamma)(logits, torch.tensor([0, 0]))
-    loss.backward()
-    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+    losses = [SoftmaxFocalLoss(gamma=gamma)(logits, torch.tensor([0, 0])),
+              FocalLoss(gamma=gamma)(logits, torch.tensor([[1.0, 0.0], [1.0, 0.0]])),
+              FocalLoss(gamma=gamma)(logits, torch.tensor([0, 1]))]
+    for loss in losses:
+        (grad,) = torch.autograd.grad(loss, logits)
+        assert torch.isfinite(loss) and torch.isfinite(grad).all()
 
 
 def test_mtp_list_equals_stacked_and_reaches_every_head():

@@ -35,19 +35,32 @@ def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: float
     ``t softplus(-x) + (1 - t) softplus(x)``: finite for any finite logit, and exported to
     ONNX as ``Softplus``, which ONNX Runtime evaluates accurately (``log_sigmoid``, the form
     torch's exporter gives ``binary_cross_entropy_with_logits``, becomes ``Log(Sigmoid(x))``
-    there and is -inf from about ``|x| = 20`` on). Returns the unreduced loss, same shape as
-    ``logits``.
+    there and is -inf from about ``|x| = 20`` on). The gradient is finite for any finite
+    logit and any ``gamma >= 0`` (see :func:`_focal_factor`). Returns the unreduced loss,
+    same shape as ``logits``.
     """
     probability = torch.sigmoid(logits)
     ce = targets * F.softplus(-logits) + (1 - targets) * F.softplus(logits)
     p_t = probability * targets + (1 - probability) * (1 - targets)
-    loss = ce * (1 - p_t).pow(gamma)
+    loss = ce * _focal_factor(1 - p_t, gamma)
     if alpha >= 0:
         loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
     return loss
 
 
 # -- shared pieces ---------------------------------------------------------------------------
+
+def _focal_factor(base: torch.Tensor, gamma: float) -> torch.Tensor:
+    """The focal modulation ``base^gamma`` (``base = 1 - p_t``) with a finite gradient.
+
+    Where ``base`` is exactly 0 (a saturated, correct prediction) the factor is the constant
+    ``0^gamma`` and passes no gradient: the loss term's true derivative there is 0, while
+    ``pow`` would give ``inf * 0 = NaN`` for ``0 < gamma < 1``.
+    """
+    saturated = base <= 0
+    safe = torch.where(saturated, torch.ones_like(base), base)
+    return torch.where(saturated, torch.full_like(base, 0.0 ** gamma), safe.pow(gamma))
+
 
 def _classes_last(logits: torch.Tensor, class_dim_last: bool) -> torch.Tensor:
     """``logits`` with the class dimension moved last (``[N, C, d...]`` -> ``[N, d..., C]``)."""
@@ -273,18 +286,6 @@ class FocalLoss(nn.Module):
 
 # -- softmax focal ---------------------------------------------------------------------------
 
-def _focal_modulation(log_p: torch.Tensor, gamma: float) -> torch.Tensor:
-    """``(1 - p)^gamma`` from ``log p``, with a finite gradient when ``p`` rounds to 1.
-
-    ``1 - p`` is ``-expm1(log p)`` (accurate near 1). Where it is exactly 0 the factor is the
-    constant ``0^gamma`` (no gradient), so ``0 < gamma < 1`` does not give ``inf * 0``.
-    """
-    base = -torch.expm1(log_p)
-    saturated = base <= 0
-    safe = torch.where(saturated, torch.ones_like(base), base)
-    return torch.where(saturated, torch.full_like(base, 0.0 ** gamma), safe.pow(gamma))
-
-
 def softmax_focal_loss(logits: torch.Tensor, target: torch.Tensor,
                        alpha: Optional[torch.Tensor] = None, gamma: float = 2.0,
                        ignore_index: int = -100, reduction: str = "mean") -> torch.Tensor:
@@ -304,7 +305,7 @@ def softmax_focal_loss(logits: torch.Tensor, target: torch.Tensor,
     """
     log_prob = F.log_softmax(logits.movedim(1, -1), dim=-1)
     picked, valid, safe = _target_log_prob(log_prob, target, ignore_index)
-    loss = -_focal_modulation(picked, gamma) * picked
+    loss = -_focal_factor(-torch.expm1(picked), gamma) * picked
     if alpha is not None:
         loss = alpha.to(loss.dtype)[safe] * loss
     loss = torch.where(valid, loss, torch.zeros_like(loss))

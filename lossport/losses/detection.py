@@ -11,7 +11,7 @@ weights, with ``total_loss`` (their sum) last.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -49,8 +49,8 @@ def _check_focal(alpha: float, gamma: float, prefix: str = "") -> None:
 
 
 def _check_binary(t: torch.Tensor, name: str) -> None:
-    """``t`` holds only 0 and 1 (float or bool)."""
-    if t.numel() > 0 and t.dtype != torch.bool and not bool(((t == 0) | (t == 1)).all()):
+    """``t`` holds only 0 and 1."""
+    if t.numel() > 0 and not bool(((t == 0) | (t == 1)).all()):
         bad = t[(t != 0) & (t != 1)].flatten()[0].item()
         raise InvalidInputError(f"{name} must hold only 0 and 1, found {bad!r}")
 
@@ -87,8 +87,8 @@ def _positive_box_loss(pred: torch.Tensor, target: torch.Tensor, positive: torch
 
 def _dense_terms(cls_logits: torch.Tensor, cls_targets: torch.Tensor, pred_boxes: torch.Tensor,
                  target_boxes: torch.Tensor, alpha: float, gamma: float,
-                 kind: str) -> List[torch.Tensor]:
-    """``[cls, box]`` of a dense detector, both divided by ``max(num_pos, 1)``.
+                 kind: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(cls, box)`` terms of a dense detector, both divided by ``max(num_pos, 1)``.
 
     ``cls``: sigmoid focal summed over all locations and classes (one-vs-all targets, rows of
     zeros for background); ``box``: IoU-family loss summed over positive locations.
@@ -97,7 +97,7 @@ def _dense_terms(cls_logits: torch.Tensor, cls_targets: torch.Tensor, pred_boxes
     num_pos = torch.clamp(positive.sum().to(cls_logits.dtype), min=1.0)
     one_hot = _one_hot_last(cls_targets, cls_logits.shape[-1], cls_logits.dtype)
     cls = sigmoid_focal_loss(cls_logits, one_hot, alpha, gamma).sum() / num_pos
-    return [cls, _positive_box_loss(pred_boxes, target_boxes, positive, kind)]
+    return cls, _positive_box_loss(pred_boxes, target_boxes, positive, kind)
 
 
 def _check_dense_targets(cls_logits: torch.Tensor, logits_name: str, cls_targets: torch.Tensor,
@@ -238,8 +238,8 @@ def fcos_loss(cls_preds: torch.Tensor, reg_preds: torch.Tensor, centerness_preds
     from the location to the box sides (>= 0, e.g. after ``exp`` or ReLU in the head);
     ``centerness_preds`` float ``[B, L]`` logits; ``cls_targets`` int64 ``[B, L]``, class in
     ``[0, C)`` or -1 (any negative) for background; ``reg_targets`` float ``[B, L, 4]``
-    target distances; ``centerness_targets`` float ``[B, L]`` in [0, 1]. Targets at background
-    locations are not used.
+    target distances; ``centerness_targets`` float ``[B, L]`` in [0, 1]. The regression and
+    centerness targets of background locations are not used (any finite values).
 
     With ``num_pos = max(#{cls_targets >= 0}, 1)``:
 
@@ -368,7 +368,9 @@ class FCOSLoss(nn.Module):
             checks.check_shape(value, name, shape, f"{shape} (locations of cls_preds "
                                                    f"{list(cls.shape)})")
         _check_dense_targets(cls, "cls_preds", cls_t, self.num_classes)
-        checks.check_range(centerness_t, "centerness_targets", 0.0, 1.0, "centerness targets")
+        positive_t = torch.where(cls_t >= 0, centerness_t, torch.zeros_like(centerness_t))
+        checks.check_range(positive_t, "centerness_targets", 0.0, 1.0,
+                           "centerness targets (at positive locations)")
 
 
 # -- distribution focal ----------------------------------------------------------------------

@@ -13,7 +13,7 @@ import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -97,16 +97,30 @@ def _run(spec: Spec, config: Mapping[str, Any], module: nn.Module, backends: Lis
     return report
 
 
+def variant_jobs(spec: Spec, options: Options, overrides: Optional[Mapping[str, Any]] = None
+                 ) -> List[Tuple[str, Callable[[Optional[Callable[[], None]]], SpecReport]]]:
+    """``(label, job)`` per variant of ``spec`` at its test config (plus ``overrides``)."""
+    jobs = []
+    for variant in spec.variants:
+        config = spec.resolve_config({**spec.test_config, **variant, **(overrides or {})})
+        label = spec.name + (f"[{','.join(f'{k}={v}' for k, v in variant.items())}]" if variant else "")
+        jobs.append((label, lambda tick, c=config, l=label: validate_spec(spec, c, options,
+                                                                          tick=tick, label=l)))
+    return jobs
+
+
 def validate_spec(spec: Spec, config: Optional[Mapping[str, Any]] = None, options: Options = Options(),
-                  module: Optional[nn.Module] = None,
-                  tick: Optional[Callable[[], None]] = None) -> SpecReport:
+                  module: Optional[nn.Module] = None, tick: Optional[Callable[[], None]] = None,
+                  label: Optional[str] = None) -> SpecReport:
     """Export ``spec`` and compare every selected backend with the eager reference."""
     config = spec.resolve_config(dict(spec.test_config)) if config is None else dict(config)
     module = spec.instantiate(config) if module is None else module
     cases = validation_cases(spec, config, options.seed)
     with tempfile.TemporaryDirectory(prefix="lossport-validate-") as folder:
         backends = _spec_backends(spec, config, module, Path(folder), options.backends)
-        return _run(spec, config, module, backends, cases, options, tick)
+        report = _run(spec, config, module, backends, cases, options, tick)
+    report.spec = label or spec.name
+    return report
 
 
 def _spec_backends(spec: Spec, config: Mapping[str, Any], module: nn.Module, folder: Path,

@@ -346,8 +346,8 @@ def _fcos_bad():
                 r"\[0, 3\) or negative", config=cfg),
         BadCase(swap(3, t([[0.0, -1.0, 2.0, 1.0]])), r"cls_targets must be an int64 tensor",
                 config=cfg),
-        BadCase(swap(5, t([[0.5, 1.5, 0.0, 0.0]])), r"centerness_targets must hold centerness "
-                r"targets in \[0, 1\], found 1.5", config=cfg),
+        BadCase(swap(5, t([[0.5, 9.0, 1.5, 0.0]])), r"centerness_targets must hold centerness "
+                r"targets \(at positive locations\) in \[0, 1\], found 1.5", config=cfg),
         BadCase((levels[0] * 2,) + levels[1:], r"per-level lists must all have the same number "
                 r"of levels, got cls_preds: 2, reg_preds: 1", config=cfg),
         BadCase(([torch.zeros(3, 2, 2)],) + levels[1:], r"cls_preds\[0\] must have shape "
