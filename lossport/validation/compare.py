@@ -38,7 +38,7 @@ def compare(output: str, reference: np.ndarray, actual: np.ndarray, tolerance: T
     actual = np.asarray(actual, dtype=np.float64)
     finite = np.abs(reference[np.isfinite(reference)])
     scale = float(np.max(finite)) if finite.size else 0.0
-    atol = tolerance.grad_atol * scale if gradient else tolerance.atol
+    atol = tolerance.grad_atol * scale + tolerance.grad_floor if gradient else tolerance.atol
     rtol = tolerance.rtol
     if reference.shape != actual.shape:
         return Comparison(output, False, float("inf"), float("inf"), atol, rtol, f"shape {list(actual.shape)} != reference {list(reference.shape)}")

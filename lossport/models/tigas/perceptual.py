@@ -7,7 +7,7 @@ from typing import Tuple
 import torch
 from torch import nn
 
-from lossport.models.tigas.blocks import CBAM, GatedResidualBlock, conv_bn_relu
+from lossport.models.tigas.blocks import CBAM, ConvBNReLU, GatedResidualBlock
 
 # Blocks per stage (the strided conv counts as one); stage i has 2^i * base_channels channels.
 STAGE_BLOCKS = (2, 3, 4, 3)
@@ -19,7 +19,7 @@ def _stage(in_channels: int, out_channels: int, blocks: int) -> nn.Sequential:
     Upstream stores a stage as an ``nn.ModuleList``; an ``nn.Sequential`` has the same
     state_dict keys (``stage1.0.0.weight``, ``stage1.1.conv1.weight``, ``stage1.2....``).
     """
-    return nn.Sequential(nn.Sequential(*conv_bn_relu(in_channels, out_channels, stride=2)),
+    return nn.Sequential(ConvBNReLU(in_channels, out_channels, stride=2),
                          *[GatedResidualBlock(out_channels) for _ in range(blocks - 1)],
                          CBAM(out_channels))
 
@@ -35,7 +35,7 @@ class PerceptualExtractor(nn.Module):
     def __init__(self, base_channels: int) -> None:
         super().__init__()
         b = base_channels
-        self.stem = nn.Sequential(*conv_bn_relu(3, b))
+        self.stem = ConvBNReLU(3, b)
         self.stage1 = _stage(b, 2 * b, STAGE_BLOCKS[0])
         self.stage2 = _stage(2 * b, 4 * b, STAGE_BLOCKS[1])
         self.stage3 = _stage(4 * b, 8 * b, STAGE_BLOCKS[2])
