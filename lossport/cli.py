@@ -260,42 +260,40 @@ def _parse_dims(text: str, option: str, expected: str) -> tuple:
     return dims
 
 
-def _image_size(size, model) -> tuple:
-    """(height, width) from ``--size S|H,W`` or from ``--model``'s preprocessing contract."""
-    from lossport.export.metadata import read_metadata
+def _contract(size, model):
+    """The preprocessing contract: ``--size S|H,W`` (RGB, [0,1], NCHW), or ``--model``'s."""
+    from lossport.preprocess import Preprocess, read_preprocess
 
     if (size is None) == (model is None):
-        raise ConfigError("give the image size: --size SIZE|HEIGHT,WIDTH, or --model ARTIFACT "
-                          "(which records it), not both")
+        raise ConfigError("give the image size as --size SIZE|HEIGHT,WIDTH, or --model ARTIFACT "
+                          "to use the artifact's preprocessing contract (not both)")
     if model is not None:
-        contract = read_metadata(model).get("preprocess")
-        if contract is None:
-            raise ConfigError(f"{model} records no preprocessing contract (lossport.preprocess) "
-                              f"- it is not an image model; give --size instead")
-        return tuple(json.loads(contract)["size"])
+        return read_preprocess(model) or Preprocess.default()
     dims = _parse_dims(size, "--size", "SIZE or HEIGHT,WIDTH (positive integers)")
     if len(dims) > 2:
-        raise ConfigError(f"--size expects SIZE or HEIGHT,WIDTH, got {size!r}")
-    return (dims[0], dims[-1])
+        raise ConfigError(f"--size expects SIZE or HEIGHT,WIDTH (positive integers), got {size!r}")
+    return Preprocess(size=(dims[0], dims[-1]))
 
 
 @main.command("preprocess")
 @click.argument("images", nargs=-1)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Tensor file to write (format: docs/deploying.md).")
-@click.option("--size", help="Resize images to SIZE x SIZE or HEIGHT,WIDTH.")
+              help="Tensor file to write (format: lossport/tensorfile.py, docs/deploying.md).")
+@click.option("--size", help="Resize images to SIZE x SIZE or HEIGHT,WIDTH (RGB, [0,1], NCHW).")
 @click.option("--model", type=click.Path(path_type=Path),
-              help="Take the size from this exported artifact's preprocessing contract.")
+              help="Follow this exported artifact's preprocessing contract (size, range, ...).")
 @click.option("--random", "random_shape", metavar="SHAPE",
               help="Instead of images: uniform [0, 1) float32 values of SHAPE, e.g. 2,3,64,64.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random.")
 @user_errors
 def preprocess(images, output, size, model, random_shape, seed) -> None:
-    """Write IMAGES (or a random tensor) as a tensor file every runtime reads identically:
-    float32 NCHW, RGB, [0, 1], after a small JSON header."""
+    """Write IMAGES (files or folders) or a random tensor as one tensor file that every runtime
+    reads identically: float32, C order, after a small JSON header."""
     import torch
 
+    from lossport import images as image_io
     from lossport import tensorfile
+    from lossport.errors import ImageError
 
     if bool(images) == bool(random_shape):
         raise ConfigError("give IMAGES to preprocess, or --random SHAPE (not both)")
@@ -305,11 +303,86 @@ def preprocess(images, output, size, model, random_shape, seed) -> None:
         shape = _parse_dims(random_shape, "--random", "comma-separated positive sizes, e.g. 2,3,64,64")
         tensor = torch.rand(shape, generator=torch.Generator().manual_seed(seed))
         info = {"range": "[0,1)", "seed": seed, **({"layout": "NCHW"} if len(shape) == 4 else {})}
+        what = f"seed {seed}"
     else:
-        from lossport import images as image_io
-
-        tensor = image_io.load_batch(images, _image_size(size, model))
-        info = {"layout": "NCHW", "range": "[0,1]", "channel_order": "RGB", "files": list(images)}
+        contract = _contract(size, model)
+        sources, skipped = image_io.collect_sources(images)
+        batches = list(image_io.load_batches(sources, contract.size, max(len(sources), 1), skipped))
+        for item in skipped:
+            click.echo(f"skipped {item.path}: {item.reason}", err=True)
+        if not batches:
+            raise ImageError(f"no images found in {', '.join(images)}")
+        files, batch = batches[0]
+        tensor = contract.apply(batch)
+        info = {"layout": contract.layout, "range": contract.range,
+                "channel_order": contract.channel_order, "files": files}
+        what = f"{len(files)} images"
     header = tensorfile.write(output, tensor, **info)
-    click.echo(f"wrote {output} ({header['dtype']} {header['shape']}"
-               f"{f', {len(images)} images' if images else f', seed {seed}'})")
+    click.echo(f"wrote {output} ({header['dtype']} {header['shape']}, {what})")
+
+
+# -- score -------------------------------------------------------------------------------------
+
+@main.command("score")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--checkpoint", type=click.Path(path_type=Path),
+              help="Upstream TIGAS checkpoint to run in PyTorch (default: the hub weights).")
+@click.option("--model", "model_file", type=click.Path(path_type=Path),
+              help="Exported scorer instead: .onnx (ONNX Runtime, CPU) or TorchScript .pt.")
+@click.option("--img-size", type=int,
+              help="Resize side with --checkpoint (default: the checkpoint's, else 256); an "
+                   "exported model's own preprocessing contract decides for --model.")
+@click.option("--heads", type=int, default=8, show_default=True,
+              help="Attention heads of a full-mode checkpoint (not stored in the file).")
+@click.option("--input-range", type=click.Choice(["[0,1]", "[-1,1]"]), default="[0,1]",
+              show_default=True, help="Input range the checkpoint's model expects.")
+@click.option("--trust-checkpoint", is_flag=True,
+              help="Load a checkpoint that needs arbitrary unpickling (trusted files only).")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--device", help="Torch device for --checkpoint (default: cuda if available).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
+@user_errors
+def score_command(paths, checkpoint, model_file, img_size, heads, input_range, trust_checkpoint,
+                  batch_size, device, as_json, as_csv) -> None:
+    """Score images (files or folders, recursive) with TIGAS: 1 = real, 0 = generated."""
+    import csv
+
+    from lossport.errors import ImageError
+    from lossport.models.tigas import TIGAS
+    from lossport.models.tigas.runners import open_model_file, score_paths
+
+    if checkpoint is not None and model_file is not None:
+        raise ConfigError("give --checkpoint or --model, not both")
+    if as_json and as_csv:
+        raise ConfigError("give --json or --csv, not both")
+    if model_file is not None:
+        if img_size is not None or trust_checkpoint or device is not None:
+            raise ConfigError("--img-size, --trust-checkpoint and --device apply to --checkpoint; "
+                              "an exported --model brings its own preprocessing contract")
+        runner = open_model_file(model_file)
+    else:
+        runner = TIGAS(checkpoint, img_size=img_size, device=device, num_attention_heads=heads,
+                       input_range=input_range, trust_checkpoint=trust_checkpoint)
+    result = score_paths(runner, paths, batch_size, progress=any(p.is_dir() for p in paths))
+    if not result.scores:
+        raise ImageError(f"no readable images in {', '.join(map(str, paths))} "
+                         f"({len(result.skipped)} files skipped)")
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    elif as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["path", "score", "logit_generated", "logit_real"])
+        for item in result.scores:
+            writer.writerow([item.path, f"{item.score:.6f}", f"{item.logits[0]:.6f}",
+                             f"{item.logits[1]:.6f}"])
+    else:
+        click.echo(f"{'score':>8}  {'verdict':<9}  path")
+        for item in result.scores:
+            verdict = "real" if item.score >= 0.5 else "generated"
+            click.echo(f"{item.score:8.4f}  {verdict:<9}  {item.path}")
+    for item in result.skipped:
+        click.echo(f"skipped {item.path}: {item.reason}", err=True)
+    count = len(result.scores)
+    click.echo(f"scored {count} image{'s' if count != 1 else ''}, skipped "
+               f"{len(result.skipped)} file{'s' if len(result.skipped) != 1 else ''}", err=True)

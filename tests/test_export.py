@@ -22,11 +22,14 @@ from lossport.export import export_artifact, select_dynamic
 from lossport.export.manifest import export_many
 from lossport.export.metadata import read_metadata
 
-LOSSES = [s.name for s in registry.all_specs("loss")]
+REPRESENTATIVE = {"rmse", "cross_entropy", "dice"}
+LOSSES = [pytest.param(s.name, marks=() if s.name in REPRESENTATIVE else pytest.mark.slow)
+          for s in registry.all_specs("loss")]
 
 
 @pytest.mark.parametrize("name", LOSSES)
 def test_every_loss_exports_and_passes_the_check(name, tmp_path):
+    """Every loss (``-m slow``; a representative subset in the default run)."""
     spec = registry.get_spec(name)
     config = spec.resolve_config(dict(spec.test_config))
     grad = bool(spec.differentiable_inputs)

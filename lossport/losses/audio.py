@@ -234,9 +234,10 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0
     Toolbox scale (linear below 1 kHz, logarithmic above), ``"htk"`` is
     ``2595 log10(1 + f / 700)``. ``norm="slaney"`` scales filter ``m`` by
     ``2 / (f[m + 2] - f[m])`` (constant energy per band); ``"none"`` leaves peaks at 1.
-    Equals ``librosa.filters.mel(sr, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max,
-    htk=(mel_scale == "htk"), norm=("slaney" or None))``; ``mel_scale="htk", norm="none"`` is
-    ``torchaudio.functional.melscale_fbanks``' default (transposed).
+    Equals ``librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min,
+    fmax=f_max, htk=mel_scale == "htk", norm="slaney" if norm == "slaney" else None)``;
+    ``mel_scale="htk", norm="none"`` is ``torchaudio.functional.melscale_fbanks``' default
+    (transposed).
     """
     f_max = sample_rate / 2.0 if f_max is None else float(f_max)
     bin_freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * (sample_rate / n_fft)
@@ -346,18 +347,24 @@ class MelSpectrogramLoss(nn.Module):
     ``win_length`` (default ``n_fft``), ``center=True`` with reflect padding (as
     ``torch.stft`` / ``librosa.stft(pad_mode="reflect")``), magnitude raised to ``power``,
     mel filterbank (:func:`mel_filterbank`; default ``mel_scale="slaney", mel_norm="slaney"``,
-    librosa's default; ``"htk", "none"`` is torchaudio's), natural log of
-    ``clamp(mel, min=eps)``, then the mean absolute difference over mel bands and frames
-    (:func:`log_mel_distance`). ``resolutions``, a list of ``(n_fft, hop_length, n_mels)`` (optionally a 4th entry
-    ``win_length``), replaces the single resolution; the loss is then the mean over
-    resolutions. ``reduction`` over the batch: ``"mean"``, ``"sum"``, ``"none"`` (``[B]``).
+    librosa's default and the HiFi-GAN family's; ``"htk", "none"`` is torchaudio's), natural
+    log of ``clamp(mel, min=eps)``, then the mean absolute difference over mel bands and frames
+    (:func:`log_mel_distance`). ``resolutions``, a list of ``(n_fft, hop_length, n_mels)``
+    (optionally a 4th entry ``win_length``), replaces the single resolution; the loss is then
+    the mean over resolutions. ``reduction`` over the batch: ``"mean"``, ``"sum"``,
+    ``"none"`` (``[B]``).
 
     The STFT is a strided ``conv1d`` with a windowed DFT basis built in the constructor
     (see :func:`stft_conv`); ``torch.stft`` is not used because its gradient graph is complex
-    and does not export to ONNX. Basis and filterbank are float64 buffers cast to the input
-    dtype. Inputs need ``T > max(n_fft) // 2`` samples (reflect padding).
+    and does not export to ONNX. Basis and filterbank are float64 buffers (``.to(dtype)``
+    changes that), cast to the input dtype in ``forward``. Inputs need
+    ``T > max(n_fft) // 2`` samples (reflect padding).
     Edges: silent or identical waveforms give finite loss and gradient (log floor ``eps``,
     squared-magnitude floor 1e-20).
+    Precision: in float32 the STFT carries round-off of about 1e-7 of a frame's largest
+    magnitude; mel bands 5-6 decades below a frame's loudest band (pure tones, DC, near-silent
+    frames with a loud neighbour) are resolved only to that round-off, and so are their log
+    and its gradient. Use float64, or a larger ``eps``, where such bands matter.
     """
 
     def __init__(self, sample_rate: int = 22050, n_fft: int = 1024, hop_length: int = 256,
@@ -378,8 +385,8 @@ class MelSpectrogramLoss(nn.Module):
         if not 0 <= f_min < f_max <= sample_rate / 2.0:
             raise ConfigError(f"need 0 <= f_min < f_max <= sample_rate / 2 = {sample_rate / 2:g}, "
                               f"got f_min={f_min}, f_max={f_max}")
-        triples = [(n_fft, hop_length, n_mels, win_length)] if resolutions is None else \
-            [_resolution(entry) for entry in resolutions]
+        single = [n_fft, hop_length, n_mels] + ([] if win_length is None else [win_length])
+        triples = [_resolution(entry) for entry in ([single] if resolutions is None else resolutions)]
         if not triples:
             raise ConfigError("resolutions must name at least one (n_fft, hop_length, n_mels)")
         self.resolutions = nn.ModuleList(
@@ -398,8 +405,9 @@ class MelSpectrogramLoss(nn.Module):
             checks.check_float(target, "target")
             if prediction.shape[1] < self.min_length:
                 raise InvalidInputError(
-                    f"prediction must have at least {self.min_length} samples (more than "
-                    f"n_fft // 2, for reflect padding), got shape {list(prediction.shape)}")
+                    f"prediction and target must have at least {self.min_length} samples "
+                    f"(more than n_fft // 2, for reflect padding), got shape "
+                    f"{list(prediction.shape)}")
         total = torch.zeros(prediction.shape[0], dtype=prediction.dtype, device=prediction.device)
         for resolution in self.resolutions:
             total = total + resolution(prediction, target, self.power, self.eps)

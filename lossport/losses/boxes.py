@@ -54,6 +54,18 @@ def _width_height(boxes: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     return boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
 
 
+def _minimum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``min(a, b) = (a + b - |a - b|) / 2``: at a tie the gradient is split evenly between
+    ``a`` and ``b`` in every backend (``torch.min``'s tie gradient differs between eager and
+    TorchScript's autodiff), so identical boxes get the gradient 0 everywhere."""
+    return (a + b - (a - b).abs()) / 2
+
+
+def _maximum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``max(a, b) = (a + b + |a - b|) / 2``, ties as :func:`_minimum`."""
+    return (a + b + (a - b).abs()) / 2
+
+
 def aligned_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor,
                     eps: float = 1e-7) -> Tuple[torch.Tensor, torch.Tensor]:
     """IoU and union area of aligned pairs of xyxy boxes ``[..., 4]``.
@@ -63,10 +75,10 @@ def aligned_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor,
     placement: two zero-area boxes give IoU 0, not NaN). Returns ``(iou, union)``, each
     ``[...]``.
     """
-    inter_w = (torch.min(boxes1[..., 2], boxes2[..., 2])
-               - torch.max(boxes1[..., 0], boxes2[..., 0])).clamp(min=0)
-    inter_h = (torch.min(boxes1[..., 3], boxes2[..., 3])
-               - torch.max(boxes1[..., 1], boxes2[..., 1])).clamp(min=0)
+    inter_w = (_minimum(boxes1[..., 2], boxes2[..., 2])
+               - _maximum(boxes1[..., 0], boxes2[..., 0])).clamp(min=0)
+    inter_h = (_minimum(boxes1[..., 3], boxes2[..., 3])
+               - _maximum(boxes1[..., 1], boxes2[..., 1])).clamp(min=0)
     inter = inter_w * inter_h
     w1, h1 = _width_height(boxes1)
     w2, h2 = _width_height(boxes2)
@@ -76,8 +88,8 @@ def aligned_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor,
 
 def enclosing_box(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     """The smallest xyxy box ``[..., 4]`` containing both boxes of each aligned pair."""
-    top_left = torch.min(boxes1[..., :2], boxes2[..., :2])
-    bottom_right = torch.max(boxes1[..., 2:], boxes2[..., 2:])
+    top_left = _minimum(boxes1[..., :2], boxes2[..., :2])
+    bottom_right = _maximum(boxes1[..., 2:], boxes2[..., 2:])
     return torch.cat([top_left, bottom_right], dim=-1)
 
 

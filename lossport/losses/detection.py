@@ -136,7 +136,7 @@ def varifocal_loss(logits: torch.Tensor, score: torch.Tensor, label: torch.Tenso
     weight = alpha * torch.sigmoid(logits).pow(gamma) * (1 - label) + score * label
     loss = _bce_with_logits(logits, score) * weight
     if reduction == "mean_dim1_sum":
-        count = torch.tensor(loss.shape[1], dtype=loss.dtype, device=loss.device)
+        count = torch.full((), loss.shape[1], dtype=loss.dtype, device=loss.device)
         return loss.sum() / torch.clamp(count, min=1.0)
     return reduce_loss(loss, reduction)
 
@@ -840,7 +840,7 @@ register(Spec(
         TensorSpec("reg_target", ("batch", "objects", 2), Interval(0.0, 1.0, "centre offset")),
     ),
     outputs=("hm_loss", "wh_loss", "reg_loss", "total_loss"),
-    shapes=({"batch": 2, "classes": 3, "height": 4, "width": 5, "objects": 3},
+    shapes=({"batch": 3, "classes": 4, "height": 5, "width": 6, "objects": 7},
             {"batch": 1, "classes": 2, "height": 3, "width": 3, "objects": 2},
             {"batch": 3, "classes": 1, "height": 2, "width": 6, "objects": 1}),
     seed="003",
@@ -884,7 +884,7 @@ register(Spec(
         TensorSpec("box_targets", ("batch", "anchors", 4), BoxesXYXY()),
     ),
     outputs=("cls_loss", "box_loss", "total_loss"),
-    shapes=({"batch": 2, "anchors": 4, "classes": 3}, {"batch": 1, "anchors": 3, "classes": 2},
+    shapes=({"batch": 2, "anchors": 5, "classes": 3}, {"batch": 1, "anchors": 3, "classes": 2},
             {"batch": 3, "anchors": 2, "classes": 1}),
     seed="003",
     summary="cls_weight * focal over all rows / num_pos + box_weight * (1 - GIoU|DIoU|CIoU) on "

@@ -122,7 +122,7 @@ BAD["mel"] = [
     BadCase((torch.zeros(1000), torch.zeros(1000)), r"prediction must have shape \[B, T\] \(2-D\), got 1-D"),
     BadCase((torch.zeros(2, 1000, dtype=torch.int16), torch.zeros(2, 1000)), r"prediction must be a floating-point"),
     BadCase((torch.zeros(2, 512), torch.zeros(2, 512)),
-            r"prediction must have at least 513 samples \(more than n_fft // 2"),
+            r"prediction and target must have at least 513 samples \(more than n_fft // 2"),
     BadCase((torch.zeros(2, 1000), torch.zeros(2, 1000)), r"at least 1025 samples",
             config={"resolutions": [[512, 128, 40], [2048, 512, 80]]}),
     BadCase((), r"mel_scale must be one of 'slaney', 'htk', got 'mel'", config={"mel_scale": "mel"},
