@@ -91,6 +91,9 @@ class Spec:
             preprocessing contract under ``lossport.preprocess``).
         variants: config overrides validated one by one by ``lossport validate`` (e.g. each
             TIGAS mode); default: the config alone.
+        exact_gradient: ``False`` where the definition stops a gradient on purpose (CIoU's
+            alpha), so autograd differs from finite differences by design; gradcheck then
+            does not apply, while every runtime must still agree with eager autograd.
     """
 
     name: str
@@ -112,6 +115,7 @@ class Spec:
     objective: Objective = output_sum
     metadata: Optional[Metadata] = None
     variants: Tuple[Mapping[str, Any], ...] = ({},)
+    exact_gradient: bool = True
 
     # -- configuration -------------------------------------------------------------------
     def default_config(self) -> Dict[str, Any]:

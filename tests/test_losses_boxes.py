@@ -183,3 +183,15 @@ def test_torchscript_with_weights_and_formats(kind):
     module = KINDS[kind](box_format="xywh")
     torch.testing.assert_close(torch.jit.script(module)(pred, target, weights),
                                module(pred, target, weights))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_identical_boxes_have_zero_gradient_in_eager_and_torchscript(kind):
+    """Ties in min/max split the gradient evenly in every backend (TorchScript's autodiff of
+    torch.min/max does not), so the optimum has gradient 0 in eager and scripted runs alike."""
+    boxes = torch.tensor([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 4.0, 3.0]])
+    scripted = torch.jit.script(KINDS[kind]())
+    for module in (KINDS[kind](),) + (scripted,) * 3:  # the scripted runs reach the optimised graph
+        pred = boxes.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(module(pred, boxes.clone()), pred)
+        assert torch.equal(grad, torch.zeros_like(grad)), grad

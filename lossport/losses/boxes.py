@@ -126,12 +126,17 @@ def box_iou_loss(pred: torch.Tensor, target: torch.Tensor, kind: str,
       the centres, ``c`` the diagonal of the enclosing box;
     - ``"ciou"`` (same paper): the DIoU terms ``+ alpha v``, ``v`` from
       :func:`aspect_ratio_term` and ``alpha = v / (1 - IoU + v + eps)`` computed without
-      gradient (detached), as the paper and torchvision do.
+      gradient (detached), as the authors' code, torchvision and ultralytics do. The CIoU
+      gradient is therefore that of ``DIoU + alpha v`` with ``alpha`` held constant, not the
+      derivative of the value: a finite-difference gradient check disagrees with it by design.
 
     IoU from :func:`aligned_box_iou`. Same formulas and eps placement as
     ``torchvision.ops.{generalized,distance,complete}_box_iou_loss`` except CIoU's ``atan``
-    argument (see :func:`aspect_ratio_term`). Finite, with finite gradient, for any valid
-    boxes: disjoint, identical, zero-area, zero-height. Returns ``[...]``.
+    argument (see :func:`aspect_ratio_term`); seed 004's GIoU clamps the union and the
+    enclosing area at ``eps`` instead of adding ``eps``, which differs only for areas near
+    ``eps``. Finite, with finite gradient, for any valid
+    boxes: disjoint, identical, zero-area, zero-height; min/max ties split the gradient evenly
+    (:func:`_minimum`), so identical boxes have gradient 0. Returns ``[...]``.
     """
     iou, union = aligned_box_iou(pred, target, eps)
     outer_w, outer_h = _width_height(enclosing_box(pred, target))
@@ -301,13 +306,15 @@ def _box_edges(dtype: torch.dtype):
 
 
 _BOX_SPECS = (
-    ("giou", GIoULoss, "1 - IoU + (C - U)/(C + eps)", "torchvision.ops.generalized_box_iou_loss"),
-    ("diou", DIoULoss, "1 - IoU + rho^2/(c^2 + eps)", "torchvision.ops.distance_box_iou_loss"),
+    ("giou", GIoULoss, "1 - IoU + (C - U)/(C + eps)", "torchvision.ops.generalized_box_iou_loss",
+     True),
+    ("diou", DIoULoss, "1 - IoU + rho^2/(c^2 + eps)", "torchvision.ops.distance_box_iou_loss",
+     True),
     ("ciou", CIoULoss, "1 - IoU + rho^2/(c^2 + eps) + alpha v, alpha detached, v from "
-                       "atan(w/(h + eps))", "torchvision.ops.complete_box_iou_loss"),
+                       "atan(w/(h + eps))", "torchvision.ops.complete_box_iou_loss", False),
 )
 
-for _name, _build, _formula, _peer in _BOX_SPECS:
+for _name, _build, _formula, _peer, _exact in _BOX_SPECS:
     register(Spec(
         name=_name,
         build=_build,
@@ -322,4 +329,5 @@ for _name, _build, _formula, _peer in _BOX_SPECS:
                 f"per-box weights, weighted mean sum(w l)/max(sum(w), eps); empty input -> 0",
         peer=_peer,
         edge_cases=_box_edges,
+        exact_gradient=_exact,
     ))

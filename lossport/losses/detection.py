@@ -131,9 +131,12 @@ def varifocal_loss(logits: torch.Tensor, score: torch.Tensor, label: torch.Tenso
     (ultralytics does not detach it either). Reduction ``"mean_dim1_sum"`` (default) is
     ultralytics' ``l.mean(1).sum()``: mean over dimension 1, sum over the others, computed as
     ``sum(l) / max(N, 1)`` so that ``N = 0`` gives 0; ``"mean"``, ``"sum"``, ``"none"`` as
-    usual. Finite, with finite gradient, for any finite logits.
+    usual. ``sigmoid(x)^gamma`` is computed as ``exp(-gamma softplus(-x))``, so the gradient
+    stays finite for ``0 < gamma < 1`` even where ``sigmoid`` underflows to 0. Finite, with
+    finite gradient, for any finite logits.
     """
-    weight = alpha * torch.sigmoid(logits).pow(gamma) * (1 - label) + score * label
+    sigmoid_pow = torch.exp(-gamma * F.softplus(-logits))
+    weight = alpha * sigmoid_pow * (1 - label) + score * label
     loss = _bce_with_logits(logits, score) * weight
     if reduction == "mean_dim1_sum":
         count = torch.full((), loss.shape[1], dtype=loss.dtype, device=loss.device)

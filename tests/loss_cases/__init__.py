@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 
 FAMILIES = ("audio", "classification", "boxes", "detection", "distillation", "keypoint",
-            "segmentation", "tigas_loss")
+            "segmentation", "tigas_loss", "tigas_generator")
 
 
 @dataclass

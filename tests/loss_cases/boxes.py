@@ -24,7 +24,8 @@ _V_CROSS = 4 / math.pi ** 2 * (math.atan(0.5) - math.atan(2.0)) ** 2
 _V_POINT = 4 / math.pi ** 2 * (math.pi / 4) ** 2  # atan(0 / eps) = 0 against atan(1)
 
 IDENTICAL = (t([[1.0, 2.0, 4.0, 3.0]]), t([[1.0, 2.0, 4.0, 3.0]]))
-TWO = (t([[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 1.0, 1.0]]), t([[1.0, 1.0, 3.0, 3.0], [2.0, 2.0, 3.0, 3.0]]))
+TWO = (t([[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 1.0, 1.0]]),
+       t([[1.0, 1.0, 3.0, 3.0], [2.0, 2.0, 3.0, 3.0]]))  # the overlap and disjoint pairs
 GIOU_OVERLAP = 1 - 1 / 7 + 2 / 9
 GIOU_DISJOINT = 1 + 7 / 9
 DIOU_OVERLAP = 1 - 1 / 7 + 2 / 18
@@ -71,7 +72,8 @@ HAND = {
 def _bad():
     return [
         BadCase((torch.zeros(2, 3), torch.zeros(2, 3)),
-                r"pred must have size 4 \(box coordinates, xyxy\) in dimension -1, got shape \[2, 3\]"),
+                r"pred must have size 4 \(box coordinates, xyxy\) in dimension -1, "
+                r"got shape \[2, 3\]"),
         BadCase((torch.zeros(2, 4), torch.zeros(3, 4)),
                 r"target must have the same shape as pred \[2, 4\], got \[3, 4\]"),
         BadCase((torch.zeros(2, 4, dtype=torch.long), torch.zeros(2, 4)),
@@ -83,7 +85,8 @@ def _bad():
                 r"target boxes must have non-negative width and height \(box_format 'xywh'\)",
                 config={"box_format": "xywh"}),
         BadCase((torch.zeros(2, 4), torch.zeros(2, 4), torch.ones(3)),
-                r"weights must have shape \[2\] \(one weight per box of pred \[2, 4\]\), got \[3\]"),
+                r"weights must have shape \[2\] \(one weight per box of pred \[2, 4\]\), "
+                r"got \[3\]"),
         BadCase((torch.zeros(2, 4), torch.zeros(2, 4), t([1.0, -1.0])),
                 r"weights must hold box weights in \[0, inf\], found -1.0"),
         BadCase((torch.zeros(1, 4), torch.zeros(1, 4)), r"box_format must be one of 'xyxy', "
