@@ -349,13 +349,15 @@ def score_command(paths, checkpoint, model_file, img_size, heads, input_range, t
     import csv
 
     from lossport.errors import ImageError
+    from lossport.images import collect_sources
     from lossport.models.tigas import TIGAS
-    from lossport.models.tigas.runners import open_model_file, score_paths
+    from lossport.models.tigas.runners import open_model_file, score_sources
 
     if checkpoint is not None and model_file is not None:
         raise ConfigError("give --checkpoint or --model, not both")
     if as_json and as_csv:
         raise ConfigError("give --json or --csv, not both")
+    sources, skipped = collect_sources(paths)
     if model_file is not None:
         if img_size is not None or trust_checkpoint or device is not None:
             raise ConfigError("--img-size, --trust-checkpoint and --device apply to --checkpoint; "
@@ -364,7 +366,8 @@ def score_command(paths, checkpoint, model_file, img_size, heads, input_range, t
     else:
         runner = TIGAS(checkpoint, img_size=img_size, device=device, num_attention_heads=heads,
                        input_range=input_range, trust_checkpoint=trust_checkpoint)
-    result = score_paths(runner, paths, batch_size, progress=any(p.is_dir() for p in paths))
+    result = score_sources(runner, sources, skipped, batch_size,
+                           progress=any(p.is_dir() for p in paths))
     if not result.scores:
         raise ImageError(f"no readable images in {', '.join(map(str, paths))} "
                          f"({len(result.skipped)} files skipped)")

@@ -82,13 +82,14 @@ class Skipped:
 
 
 def scan_directory(directory: PathLike) -> Tuple[List[Path], List[Skipped]]:
-    """Image files under ``directory`` (recursive, sorted) and the other files, skipped."""
+    """Image files under ``directory`` (recursive, sorted by path) and the other files,
+    skipped."""
     directory = Path(directory)
     images: List[Path] = []
     others: List[Skipped] = []
     for root, folders, files in os.walk(directory):
-        folders[:] = sorted(f for f in folders if not f.startswith("."))
-        for name in sorted(files):
+        folders[:] = [f for f in folders if not f.startswith(".")]
+        for name in files:
             if name.startswith("."):
                 continue
             path = Path(root) / name
@@ -97,7 +98,7 @@ def scan_directory(directory: PathLike) -> Tuple[List[Path], List[Skipped]]:
             else:
                 others.append(Skipped(str(path), f"not an image file (suffix not one of "
                                                  f"{', '.join(IMAGE_SUFFIXES)})"))
-    return images, others
+    return sorted(images), sorted(others, key=lambda item: item.path)
 
 
 @dataclass(frozen=True)

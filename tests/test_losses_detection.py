@@ -177,6 +177,14 @@ def test_varifocal_weight_carries_gradient():
     assert grad.item() == pytest.approx(expected, rel=1e-10)
 
 
+def test_varifocal_small_gamma_where_the_sigmoid_underflows():
+    logits = torch.tensor([[[-200.0, -30.0, 30.0]]], requires_grad=True)
+    zero = torch.zeros(1, 1, 3)
+    loss = VarifocalLoss(gamma=0.5)(logits, zero, zero)
+    (grad,) = torch.autograd.grad(loss, logits)
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+
+
 def test_varifocal_and_centerness_empty():
     assert VarifocalLoss()(torch.zeros(2, 0, 3), torch.zeros(2, 0, 3),
                            torch.zeros(2, 0, 3)).item() == 0.0

@@ -90,9 +90,11 @@ void check_inputs(const json::Value& specs, const std::vector<tensorfile::Tensor
 void check_contract(const json::Value& contract, const tensorfile::TensorFile& file, const std::string& path) {
   const auto& size = contract.at("size").array;
   const auto& tensor = file.tensor;
-  if (tensor.dim() == 4 && (tensor.size(2) != static_cast<int64_t>(size[0].number) ||
-                            tensor.size(3) != static_cast<int64_t>(size[1].number))) {
-    std::cerr << "warning: " << path << " is " << tensor.size(2) << "x" << tensor.size(3)
+  const json::Value* layout = contract.find("layout");
+  const int64_t h = layout && layout->string == "NHWC" ? 1 : 2;  // index of the height
+  if (tensor.dim() == 4 && (tensor.size(h) != static_cast<int64_t>(size[0].number) ||
+                            tensor.size(h + 1) != static_cast<int64_t>(size[1].number))) {
+    std::cerr << "warning: " << path << " is " << tensor.size(h) << "x" << tensor.size(h + 1)
               << ", the model's preprocessing contract says " << size[0].number << "x" << size[1].number
               << " (lossport preprocess --model ARTIFACT makes a matching batch)\n";
   }

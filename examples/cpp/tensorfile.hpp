@@ -21,11 +21,11 @@ struct TensorFile {
   json::Value header;
 };
 
-inline bool little_endian_host() {
+inline void check_little_endian_host() {
   const uint16_t one = 1;
   unsigned char first = 0;
   std::memcpy(&first, &one, 1);
-  return first == 1;
+  if (first != 1) throw std::runtime_error("tensor files are little-endian; this host is not");
 }
 
 inline torch::ScalarType scalar_type(const std::string& dtype) {
@@ -35,7 +35,7 @@ inline torch::ScalarType scalar_type(const std::string& dtype) {
 }
 
 inline TensorFile read(const std::string& path) {
-  if (!little_endian_host()) throw std::runtime_error("tensor files are little-endian; this host is not");
+  check_little_endian_host();
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(path + ": cannot open");
   const std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -62,6 +62,7 @@ inline TensorFile read(const std::string& path) {
 
 // Write `tensor` as float32 (or int64, if it is an integer tensor) with a minimal header.
 inline void write(const std::string& path, const torch::Tensor& tensor) {
+  check_little_endian_host();
   const bool integer = !torch::isFloatingType(tensor.scalar_type());
   const auto data = tensor.detach().to(torch::kCPU, integer ? torch::kInt64 : torch::kFloat32).contiguous();
   std::string header = "{\"shape\": [";

@@ -49,8 +49,9 @@ function checkInputs(specs, files, paths) {
 function checkContract(contract, file, filePath) {
   const [height, width] = contract.size;
   const shape = file.header.shape;
-  if (shape.length === 4 && (shape[2] !== height || shape[3] !== width)) {
-    console.error(`warning: ${filePath} is ${shape[2]}x${shape[3]}, the model's preprocessing contract ` +
+  const h = contract.layout === 'NHWC' ? 1 : 2; // index of the height
+  if (shape.length === 4 && (shape[h] !== height || shape[h + 1] !== width)) {
+    console.error(`warning: ${filePath} is ${shape[h]}x${shape[h + 1]}, the model's preprocessing contract ` +
                   `says ${height}x${width} (lossport preprocess --model ARTIFACT makes a matching batch)`);
   }
   for (const key of ['range', 'layout', 'channel_order']) {

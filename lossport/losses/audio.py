@@ -272,8 +272,9 @@ def stft_basis(n_fft: int, win_length: Optional[int] = None) -> torch.Tensor:
     return basis.unsqueeze(1)
 
 
-def stft_conv(wave: torch.Tensor, basis: torch.Tensor, hop_length: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """STFT of ``[B, T]`` waveforms as a strided ``conv1d``: ``(real, imag)``, each ``[B, F, frames]``.
+def stft_conv(wave: torch.Tensor, basis: torch.Tensor,
+              hop_length: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """STFT of ``[B, T]`` waveforms as a strided ``conv1d``: ``(real, imag)``, ``[B, F, frames]``.
 
     Matches ``torch.stft(wave, n_fft, hop_length, window=hann, center=True,
     pad_mode="reflect", return_complex=True)``: the signal is reflect-padded by ``n_fft // 2``
@@ -386,7 +387,8 @@ class MelSpectrogramLoss(nn.Module):
             raise ConfigError(f"need 0 <= f_min < f_max <= sample_rate / 2 = {sample_rate / 2:g}, "
                               f"got f_min={f_min}, f_max={f_max}")
         single = [n_fft, hop_length, n_mels] + ([] if win_length is None else [win_length])
-        triples = [_resolution(entry) for entry in ([single] if resolutions is None else resolutions)]
+        entries = [single] if resolutions is None else resolutions
+        triples = [_resolution(entry) for entry in entries]
         if not triples:
             raise ConfigError("resolutions must name at least one (n_fft, hop_length, n_mels)")
         self.resolutions = nn.ModuleList(

@@ -40,7 +40,8 @@ def pairwise_ranking_loss(scores: torch.Tensor, real: torch.Tensor,
     return masked_mean(hinge, pair_weight)
 
 
-def _regression_loss(scores: torch.Tensor, labels: torch.Tensor, regression_type: str) -> torch.Tensor:
+def _regression_loss(scores: torch.Tensor, labels: torch.Tensor,
+                     regression_type: str) -> torch.Tensor:
     if regression_type == "smoothl1":
         return F.smooth_l1_loss(scores, labels, beta=1.0)
     return F.mse_loss(scores, labels)
@@ -101,8 +102,8 @@ class CombinedLoss(nn.Module):
         checks.check_choice(regression_type, "regression_type", REGRESSION_TYPES)
         if min(regression_weight, classification_weight, ranking_weight) < 0:
             raise ConfigError(f"loss weights must be >= 0, got regression_weight="
-                              f"{regression_weight}, classification_weight={classification_weight}, "
-                              f"ranking_weight={ranking_weight}")
+                              f"{regression_weight}, classification_weight="
+                              f"{classification_weight}, ranking_weight={ranking_weight}")
         self.regression_weight = float(regression_weight)
         self.classification_weight = float(classification_weight)
         self.ranking_weight = float(ranking_weight)
@@ -132,7 +133,8 @@ def _check_inputs(scores: torch.Tensor, logits: torch.Tensor, labels: torch.Tens
     checks.check_rank(scores, "scores", [1], "[B] (squeeze the model's [B, 1] score)")
     batch = scores.shape[0]
     checks.check_float(logits, "logits")
-    checks.check_shape(logits, "logits", [batch, 2], f"[B, 2] = [{batch}, 2] matching scores [{batch}]")
+    checks.check_shape(logits, "logits", [batch, 2],
+                       f"[B, 2] = [{batch}, 2] matching scores [{batch}]")
     checks.check_float(labels, "labels")
     checks.check_shape(labels, "labels", [batch], f"[B] = [{batch}] matching scores [{batch}]")
 
@@ -170,7 +172,8 @@ register(Spec(
     name="tigas_combined",
     build=CombinedLoss,
     inputs=(
-        TensorSpec("scores", ("batch",), Interval(0.0, 1.0, "score (1 = real)"), differentiable=True),
+        TensorSpec("scores", ("batch",), Interval(0.0, 1.0, "score (1 = real)"),
+                   differentiable=True),
         TensorSpec("logits", ("batch", 2), Real(scale=2.0), differentiable=True),
         TensorSpec("labels", ("batch",), Interval(0.0, 1.0, "soft label (> 0.5 = real)")),
     ),

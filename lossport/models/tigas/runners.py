@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from lossport.errors import ArtifactError
-from lossport.images import Skipped, collect_sources, load_batches
+from lossport.images import ImageSource, Skipped, collect_sources, load_batches
 from lossport.models.tigas.checkpoint import brief_reason
 from lossport.preprocess import METADATA_KEY, Preprocess, preprocess_from_metadata
 
@@ -145,6 +145,14 @@ def score_paths(runner: Runner, paths: Sequence[PathLike], batch_size: int = 32,
     the report. ``progress`` shows a progress bar on stderr.
     """
     sources, skipped = collect_sources(paths)
+    return score_sources(runner, sources, skipped, batch_size, progress)
+
+
+def score_sources(runner: Runner, sources: Sequence[ImageSource], skipped: List[Skipped],
+                  batch_size: int = 32, progress: bool = False) -> ScoreReport:
+    """:func:`score_paths` on sources already collected with
+    :func:`~lossport.images.collect_sources` (so that paths are checked before a model is
+    loaded or downloaded)."""
     report = ScoreReport(skipped=skipped)
     with tqdm(total=len(sources), unit="img", file=sys.stderr, disable=not progress,
               leave=False) as bar:
