@@ -201,3 +201,23 @@ def test_onnx_gradient_is_not_baked_to_the_export_shape(tmp_path):
     expected = torch.sqrt(((p - t) ** 2).mean() + 1e-6)
     np.testing.assert_allclose(loss, expected.numpy(), rtol=1e-5)
     np.testing.assert_allclose(grad, ((p - t) / (p.numel() * expected)).numpy(), rtol=1e-4, atol=1e-7)
+
+
+class _LogEps(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log(x.pow(2).sum() + 1e-9)
+
+
+def test_small_eps_constants_survive_export(tmp_path):
+    """A graph optimizer that folds tiny scalars to 0 would turn log(0 + 1e-9) into -inf."""
+    import onnxruntime as ort
+    from lossport.domains import Real
+    from lossport.registry import Spec, TensorSpec
+
+    spec = Spec(name="log_eps", build=_LogEps, seed="test", summary="test-only",
+                inputs=(TensorSpec("x", ("n",), Real(), differentiable=True),),
+                outputs=("loss",), shapes=({"n": 3},))
+    path = export_artifact(spec, fmt="onnx", path=tmp_path / "e.onnx").path
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (value,) = session.run(None, {"x": np.zeros(3, np.float32)})
+    assert np.isfinite(value) and value == pytest.approx(np.log(1e-9), rel=1e-6)

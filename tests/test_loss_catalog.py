@@ -161,8 +161,15 @@ def test_spec_is_consistent(name):
     config = _test_config(spec)
     for sizes in spec.shapes:
         assert set(sizes) >= set(spec.dynamic_dims(config)), f"{name}: {sizes} misses a dim"
-    for value in spec.shapes[0].values():
+    export = spec.shapes[0]
+    for value in export.values():
         assert value >= 2, f"{name}: export sizes must be >= 2 so no axis is specialised"
+    fixed = {d if isinstance(d, int) else config[d] for t in spec.inputs for d in t.shape
+             if isinstance(d, int) or d in config}
+    sizes = {export[d] for d in spec.dynamic_dims(config)}
+    assert not sizes & fixed, (
+        f"{name}: export sizes {export} must differ from the fixed dims {sorted(fixed)}, or "
+        f"the tracer may merge a dynamic axis with a fixed one and specialise it")
     inputs = spec.sample_inputs(spec.sizes(0, config), seed=0)
     assert len(inputs) == len(spec.inputs)
     for tensor, value in zip(spec.inputs, inputs):

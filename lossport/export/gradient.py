@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
 import torch
 from torch import nn
 from torch._decomp import core_aten_decompositions
+from torch.fx.experimental import _config as fx_config
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from lossport.flatten import flatten_outputs
@@ -112,7 +113,8 @@ def gradient_program(module: nn.Module, spec: Spec, example: Sequence[torch.Tens
             *[inputs[i] for i in diff_positions])
         return (*outputs, *grads)
 
-    with _tracing_for_export():
+    # No duck shaping: equal example sizes (e.g. a square image) must stay separate symbols.
+    with _tracing_for_export(), fx_config.patch(use_duck_shape=False):
         graph = make_fx(program, tracing_mode="symbolic",
                         decomposition_table=_decompositions())(*example, *values)
     _bind_constants(graph, n_inputs, values)

@@ -52,7 +52,10 @@ def write_onnx(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor], p
             program, tuple(example), str(path), dynamo=True, opset_version=opset,
             dynamic_shapes=dynamic_shapes(spec, dynamic),
             input_names=[t.name for t in spec.inputs], output_names=output_names,
-            external_data=False, optimize=True, verbose=False,
+            # The exporter's graph optimizer folds scalars within 1e-8 of zero to zero
+            # (onnxscript 0.7: `x + 1e-9` -> `x`), silently removing small eps terms.
+            # ONNX Runtime optimizes the graph itself when a session loads it.
+            external_data=False, optimize=False, verbose=False,
         )
     model = onnx.load(str(path))
     _set_metadata(model, metadata)
