@@ -223,9 +223,7 @@ def test_torchscript_matches_eager(mode):
                 torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
 
 
-# The full-mode export takes 25-35 s on a 2-core machine (the exporter's symbolic-shape work,
-# about the same graph size as fast mode): it runs with -m slow.
-@pytest.mark.parametrize("mode", ["fast", pytest.param("full", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("mode", MODES)
 def test_onnx_export_dynamic(tmp_path, mode):
     import onnx
     import onnxruntime as ort

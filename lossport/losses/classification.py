@@ -19,9 +19,23 @@ from lossport.losses._reduce import REDUCTIONS, masked_mean, reduce_loss
 from lossport.registry import Spec, TensorSpec, register
 
 __all__ = [
-    "CrossEntropyLoss", "FocalLoss", "MTPLoss", "SoftmaxFocalLoss", "cross_entropy_loss",
+    "binary_cross_entropy_with_logits", "CrossEntropyLoss", "FocalLoss", "MTPLoss", "SoftmaxFocalLoss", "cross_entropy_loss",
     "focal_loss", "mtp_loss", "sigmoid_focal_loss", "softmax_focal_loss",
 ]
+
+
+def binary_cross_entropy_with_logits(logits: torch.Tensor, targets: torch.Tensor,
+                                     pos_weight: float = 1.0) -> torch.Tensor:
+    """Element-wise ``-[w t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))]``, ``w = pos_weight``.
+
+    Written as ``w t softplus(-x) + (1 - t) softplus(x)``: the same numbers and gradient as
+    ``F.binary_cross_entropy_with_logits(reduction="none", pos_weight=w)``, finite for any
+    finite logit, and exported to ONNX as ``Softplus``, which ONNX Runtime evaluates
+    accurately. (Torch's exporter turns ``binary_cross_entropy_with_logits`` into
+    ``Log(Sigmoid(x))``, which ONNX Runtime evaluates to -inf from about ``|x| = 17`` on.)
+    Every sigmoid-BCE in the library goes through this function.
+    """
+    return pos_weight * targets * F.softplus(-logits) + (1 - targets) * F.softplus(logits)
 
 
 def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25,
@@ -31,16 +45,12 @@ def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: float
     ``FL = -alpha_t (1 - p_t)^gamma log(p_t)`` with ``p = sigmoid(logits)``,
     ``p_t = p t + (1 - p)(1 - t)``, ``alpha_t = alpha t + (1 - alpha)(1 - t)``; ``alpha < 0``
     disables the alpha weighting. ``targets`` are floats in [0, 1] of the logits' shape.
-    The log term is the binary cross-entropy with logits written as
-    ``t softplus(-x) + (1 - t) softplus(x)``: finite for any finite logit, and exported to
-    ONNX as ``Softplus``, which ONNX Runtime evaluates accurately (``log_sigmoid``, the form
-    torch's exporter gives ``binary_cross_entropy_with_logits``, becomes ``Log(Sigmoid(x))``
-    there and is -inf from about ``|x| = 20`` on). The gradient is finite for any finite
+    The log term is :func:`binary_cross_entropy_with_logits`. The gradient is finite for any finite
     logit and any ``gamma >= 0`` (see :func:`_focal_factor`). Returns the unreduced loss,
     same shape as ``logits``.
     """
     probability = torch.sigmoid(logits)
-    ce = targets * F.softplus(-logits) + (1 - targets) * F.softplus(logits)
+    ce = binary_cross_entropy_with_logits(logits, targets)
     p_t = probability * targets + (1 - probability) * (1 - targets)
     loss = ce * _focal_factor(1 - p_t, gamma)
     if alpha >= 0:

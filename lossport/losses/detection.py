@@ -22,7 +22,7 @@ from lossport.domains import Binary, BoxesXYXY, ClassIndex, Domain, Interval, Re
 from lossport.errors import ConfigError, InvalidInputError
 from lossport.losses._reduce import REDUCTIONS, masked_mean, reduce_loss, weighted_reduce
 from lossport.losses.boxes import box_iou_loss, box_to_xyxy, check_box_options, check_boxes
-from lossport.losses.classification import sigmoid_focal_loss
+from lossport.losses.classification import binary_cross_entropy_with_logits, sigmoid_focal_loss
 from lossport.registry import Spec, TensorSpec, register
 
 __all__ = [
@@ -53,17 +53,6 @@ def _check_binary(t: torch.Tensor, name: str) -> None:
     if t.numel() > 0 and not bool(((t == 0) | (t == 1)).all()):
         bad = t[(t != 0) & (t != 1)].flatten()[0].item()
         raise InvalidInputError(f"{name} must hold only 0 and 1, found {bad!r}")
-
-
-def _bce_with_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Element-wise ``BCE_with_logits = t softplus(-x) + (1 - t) softplus(x)``.
-
-    The same numbers and gradient (``sigmoid(x) - t``) as
-    ``F.binary_cross_entropy_with_logits(reduction="none")``, written with ``softplus`` because
-    the ONNX exporter turns the torch op into ``Log(Sigmoid(x))``, which ONNX Runtime evaluates
-    to ``-inf`` for large negative logits (already at -30 in float32).
-    """
-    return target * F.softplus(-logits) + (1 - target) * F.softplus(logits)
 
 
 def _one_hot_last(index: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
@@ -137,7 +126,7 @@ def varifocal_loss(logits: torch.Tensor, score: torch.Tensor, label: torch.Tenso
     """
     sigmoid_pow = torch.exp(-gamma * F.softplus(-logits))
     weight = alpha * sigmoid_pow * (1 - label) + score * label
-    loss = _bce_with_logits(logits, score) * weight
+    loss = binary_cross_entropy_with_logits(logits, score) * weight
     if reduction == "mean_dim1_sum":
         count = torch.full((), loss.shape[1], dtype=loss.dtype, device=loss.device)
         return loss.sum() / torch.clamp(count, min=1.0)
@@ -184,7 +173,7 @@ def centerness_loss(logits: torch.Tensor, target: torch.Tensor,
     as ``F.binary_cross_entropy_with_logits`` (which has no weighted mean); finite for any
     finite logits.
     """
-    loss = _bce_with_logits(logits, target)
+    loss = binary_cross_entropy_with_logits(logits, target)
     return weighted_reduce(loss, weights, reduction, eps)
 
 
@@ -262,7 +251,7 @@ def fcos_loss(cls_preds: torch.Tensor, reg_preds: torch.Tensor, centerness_preds
     positive = cls_targets >= 0
     cls, reg = _dense_terms(cls_preds, cls_targets, ltrb_to_boxes(reg_preds),
                             ltrb_to_boxes(reg_targets), focal_alpha, focal_gamma, "giou")
-    bce = _bce_with_logits(centerness_preds, centerness_targets)
+    bce = binary_cross_entropy_with_logits(centerness_preds, centerness_targets)
     cls = cls_weight * cls
     reg = reg_weight * reg
     centerness = centerness_weight * masked_mean(bce, positive)

@@ -23,7 +23,8 @@ from lossport import checks
 from lossport.domains import Binary, ClassIndex, Real
 from lossport.errors import ConfigError
 from lossport.losses._reduce import REDUCTIONS, reduce_loss
-from lossport.losses.classification import (_class_weight_buffer, cross_entropy_loss,
+from lossport.losses.classification import (_class_weight_buffer,
+                                             binary_cross_entropy_with_logits, cross_entropy_loss,
                                             softmax_focal_loss)
 from lossport.registry import Spec, TensorSpec, register
 
@@ -141,28 +142,16 @@ def focal_loss_pixelwise(logits: torch.Tensor, target: torch.Tensor, alpha: floa
     return alpha * softmax_focal_loss(logits, target, None, gamma, ignore_index, reduction)
 
 
-def _bce_with_logits(logits: torch.Tensor, target: torch.Tensor,
-                     pos_weight: float = 1.0) -> torch.Tensor:
-    """Element-wise ``-[w t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))]``, ``w = pos_weight``.
-
-    Written as ``w t softplus(-x) + (1 - t) softplus(x)`` (the form of
-    :func:`~lossport.losses.classification.sigmoid_focal_loss`): the same numbers and gradient
-    as ``F.binary_cross_entropy_with_logits(pos_weight=w)``, which the ONNX exporter would turn
-    into ``Log(Sigmoid(x))``, ``-inf`` in ONNX Runtime for logits below about -17.
-    """
-    return pos_weight * target * F.softplus(-logits) + (1 - target) * F.softplus(logits)
-
-
 def mask_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float = 1.0,
               reduction: str = "mean") -> torch.Tensor:
-    """Binary cross-entropy with logits on instance masks (:func:`_bce_with_logits`).
+    """Binary cross-entropy with logits on instance masks (:func:`~lossport.losses.classification.binary_cross_entropy_with_logits`).
 
     Equals ``F.binary_cross_entropy_with_logits(pos_weight=...)``; ``pos_weight = 1`` is plain
     BCE. ``logits`` and ``target`` share one shape, ``[N, H, W]`` or ``[N, 1, H, W]``;
     ``target`` holds floats in ``[0, 1]``. ``reduction``: ``"mean"`` over all pixels (0 when
     empty), ``"sum"``, ``"none"``.
     """
-    return reduce_loss(_bce_with_logits(logits, target, pos_weight), reduction)
+    return reduce_loss(binary_cross_entropy_with_logits(logits, target, pos_weight), reduction)
 
 
 def combined_segmentation_loss(logits: torch.Tensor, target: torch.Tensor,
