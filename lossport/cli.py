@@ -21,9 +21,10 @@ from lossport.errors import ConfigError, LossportError
 from lossport.export import FORMATS, export_artifact
 from lossport.export.manifest import export_many
 from lossport.export.onnx_export import DEFAULT_OPSET
+from lossport.models.tigas.hub import download_checkpoint
 from lossport.validation import report
 from lossport.validation.suite import (BACKENDS, DEFAULT_SEED, Options, parse_backends,
-                                       validate_artifact, variant_jobs)
+                                       validate_artifact, validate_spec, variant_jobs)
 
 EXIT_MISMATCH = 1
 EXIT_USAGE = 2
@@ -131,6 +132,65 @@ def export_loss(name, fmt, output, with_grad, dynamic, opset, no_check, settings
                                    dynamic=dynamic, opset=opset, check=not no_check))
 
 
+def _tigas_config(mode, checkpoint, weights, img_size, trust_checkpoint, settings) -> tuple:
+    """The TIGAS spec, its resolved config and the module for the weight options.
+
+    ``--checkpoint FILE`` or ``--weights hub`` load weights (mode and sizes then come from the
+    file, and ``--mode`` must agree); ``--weights random`` uses the seeded fresh-model init.
+    """
+    if checkpoint is not None and weights is not None:
+        raise ConfigError("give either --checkpoint FILE or --weights hub|random, not both")
+    spec = registry.get_spec("tigas", kind="model")
+    overrides = {**_parse_sets(settings), "img_size": img_size}
+    if checkpoint is not None or weights in (None, "hub"):
+        source = checkpoint if checkpoint is not None else download_checkpoint()
+        overrides.update(checkpoint=str(source), trust_checkpoint=trust_checkpoint)
+    elif mode is not None:
+        overrides["mode"] = mode
+    config = spec.resolve_config(overrides)
+    module = spec.instantiate(config)
+    if mode is not None and module.config["mode"] != mode:
+        raise ConfigError(f"--mode {mode} but the checkpoint holds a {module.config['mode']}-mode "
+                          f"model; drop --mode or use a {mode}-mode checkpoint")
+    config.update({k: module.config[k] for k in ("mode", "base_channels", "feature_dim",
+                                                 "num_attention_heads", "input_range")})
+    return spec, config, module
+
+
+def _tigas_weight_options(command: Callable) -> Callable:
+    options = [
+        click.option("--mode", type=click.Choice(["fast", "full"]),
+                     help="Model mode (default: fast; with weights, the checkpoint's)."),
+        click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
+                     help="TIGAS checkpoint file (upstream trainer, save_model or raw state_dict)."),
+        click.option("--weights", type=click.Choice(["hub", "random"]),
+                     help="hub: upstream's published weights (default; needs huggingface_hub "
+                          "and the network once); random: seeded fresh weights."),
+        click.option("--trust-checkpoint", is_flag=True,
+                     help="Allow a checkpoint that needs arbitrary unpickling (trusted files only)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@export_group.command("tigas")
+@_tigas_weight_options
+@click.option("--img-size", type=int, default=256, show_default=True,
+              help="Image size of the preprocessing contract and the export example.")
+@_export_options
+@user_errors
+def export_tigas(mode, checkpoint, weights, trust_checkpoint, img_size, fmt, output, with_grad,
+                 dynamic, opset, no_check, settings) -> None:
+    """Export the TIGAS scorer (outputs score [B,1], logits [B,2]; --with-grad adds
+    grad_images = d(1 - mean(score))/d images)."""
+    spec, config, module = _tigas_config(mode, checkpoint, weights, img_size, trust_checkpoint,
+                                         settings)
+    _report_export(export_artifact(spec, fmt=fmt, path=output, config=config, module=module,
+                                   with_grad=with_grad, dynamic=dynamic, opset=opset,
+                                   check=not no_check))
+
+
 @export_group.command("losses")
 @click.option("--all", "export_all", is_flag=True, required=True, help="Every registered loss.")
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -235,6 +295,26 @@ def validate_all(backends, seed, atol, rtol, require_cuda, json_path, junit_path
                     options, json_path, junit_path)
 
 
+@validate_group.command("tigas")
+@_tigas_weight_options
+@_validate_options
+@user_errors
+def validate_tigas(mode, checkpoint, weights, trust_checkpoint, backends, seed, atol, rtol,
+                   require_cuda, json_path, junit_path) -> None:
+    """Validate the TIGAS scorer: both modes at a small random config by default, or the
+    model of --checkpoint / --weights hub."""
+    options = _options(backends, seed, atol, rtol, require_cuda)
+    if checkpoint is None and weights is None:
+        jobs = variant_jobs(registry.get_spec("tigas", kind="model"), options)
+        jobs = [job for job in jobs if mode is None or job[0] == f"tigas[mode={mode}]"]
+    else:
+        spec, config, module = _tigas_config(mode, checkpoint, weights or "hub", 256,
+                                             trust_checkpoint, ())
+        jobs = [(f"tigas[{config['mode']}]", lambda tick: validate_spec(
+            spec, config, options, module=module, tick=tick, label=f"tigas[{config['mode']}]"))]
+    _run_validation(jobs, options, json_path, junit_path)
+
+
 @validate_group.command("artifact")
 @click.argument("path", type=click.Path(path_type=Path))
 @_validate_options
@@ -302,7 +382,7 @@ def preprocess(images, output, size, model, random_shape, seed) -> None:
             raise ConfigError("--size and --model apply to images, not to --random")
         shape = _parse_dims(random_shape, "--random", "comma-separated positive sizes, e.g. 2,3,64,64")
         tensor = torch.rand(shape, generator=torch.Generator().manual_seed(seed))
-        info = {"range": "[0,1)", "seed": seed, **({"layout": "NCHW"} if len(shape) == 4 else {})}
+        info = {"range": "[0,1]", "seed": seed, **({"layout": "NCHW"} if len(shape) == 4 else {})}
         what = f"seed {seed}"
     else:
         contract = _contract(size, model)

@@ -60,10 +60,9 @@ def write(path: Union[str, Path], tensor: Union[torch.Tensor, np.ndarray], **inf
     header = {"shape": list(array.shape), "dtype": dtype, **info}
     text = json.dumps(header).encode("utf-8")
     text += b" " * (-(_PREFIX + len(text)) % ALIGNMENT)
-    with atomic_path(Path(path)) as temp:
-        with open(temp, "wb") as out:
-            out.write(MAGIC + struct.pack("<I", len(text)) + text)
-            out.write(np.ascontiguousarray(array, dtype=DTYPES[dtype]).tobytes())
+    with atomic_path(Path(path)) as temp, open(temp, "wb") as out:
+        out.write(MAGIC + struct.pack("<I", len(text)) + text)
+        out.write(np.ascontiguousarray(array, dtype=DTYPES[dtype]).tobytes())
     return header
 
 

@@ -244,3 +244,42 @@ def test_onnx_export_dynamic(tmp_path, mode):
             expected_score, expected_logits = model(images)
         np.testing.assert_allclose(score, expected_score.numpy(), atol=1e-5, rtol=0)
         np.testing.assert_allclose(logits, expected_logits.numpy(), atol=1e-5, rtol=0)
+
+
+class _Branches(torch.nn.Module):
+    """The full-mode spectral and statistical branches, which ``forward`` does not need."""
+
+    def __init__(self, model: TIGASModel) -> None:
+        super().__init__()
+        self.spectral = model.spectral_analyzer
+        self.statistical = model.statistical_estimator
+
+    def forward(self, x: torch.Tensor):
+        return self.spectral(x), self.statistical(x)
+
+
+@pytest.mark.slow
+def test_branch_features_export(tmp_path):
+    """Real DFT, frequency grids from the shape, atan2, TopK median: exported with dynamic
+    shapes, ONNX Runtime matches eager at other sizes, on random and degenerate images.
+
+    ``optimize=False``: the exporter's graph optimizer folds constants <= 1e-8 (the ``+ 1e-8``
+    of the azimuthal grid, the ``1e-8`` magnitude floor) to 0 and changes the numbers, as
+    lossport's own exporter knows."""
+    import onnxruntime as ort
+    from torch.export import Dim
+
+    branches = _Branches(small("full", seed=13)).eval()
+    path = tmp_path / "branches.onnx"
+    torch.onnx.export(branches, (torch.rand(2, 3, 64, 64) * 2 - 1,), str(path), dynamo=True,
+                      opset_version=18, verbose=False, optimize=False,
+                      dynamic_shapes=({0: Dim("batch"), 2: Dim("height"), 3: Dim("width")},))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    checker = ((torch.arange(48)[:, None] + torch.arange(40)) % 2 * 2 - 1.0).expand(1, 3, 48, 40)
+    for x in (torch.rand(1, 3, 72, 96, generator=torch.Generator().manual_seed(14)) * 2 - 1,
+              -torch.ones(2, 3, 48, 40), checker.contiguous()):
+        got = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+        with torch.no_grad():
+            expected = branches(x)
+        for a, b in zip(got, expected):
+            np.testing.assert_allclose(a, b.numpy(), atol=1e-4, rtol=0)

@@ -1,6 +1,7 @@
 // A minimal JSON reader, enough for lossport metadata and tensor-file headers (no libraries).
 #pragma once
 
+#include <cctype>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -54,7 +55,7 @@ class Parser {
   }
 
   void skip_space() {
-    while (pos_ < text_.size() && std::string(" \t\r\n").find(text_[pos_]) != std::string::npos) ++pos_;
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
   }
 
   bool consume(char c) {

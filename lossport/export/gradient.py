@@ -3,13 +3,12 @@
 ONNX cannot express autograd, and ``torch.onnx`` cannot export it, so for ONNX we trace the
 forward *and* backward pass into one forward-only graph:
 
-1. ``torch.func.grad`` over ``torch.func.functional_call`` computes outputs and input gradients,
-   with the module's parameters and buffers passed in as arguments;
+1. ``torch.func.grad`` computes outputs and input gradients;
 2. ``make_fx(tracing_mode="symbolic")`` traces that into an aten graph with symbolic shapes,
    decomposing backward ops into forward ops (core aten decompositions, plus our own for ops
    that have none with an ONNX translation: ``convolution_backward``);
-3. the parameter placeholders are bound back as constants, and the resulting ``GraphModule`` is
-   exported like any module (dynamic axes intact).
+3. the parameters enter as real tensors and become graph constants, and the resulting
+   ``GraphModule`` is exported like any module (dynamic axes intact).
 
 For TorchScript, :func:`torchscript_gradient_module` wraps the module in a scripted module that
 runs ``torch.autograd.grad`` itself, so the artifact returns the same extra outputs.
@@ -90,22 +89,19 @@ def _tracing_for_export() -> Iterator[None]:
 def gradient_program(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor]) -> torch.fx.GraphModule:
     """A forward-only ``GraphModule`` computing ``(*outputs, *input_gradients)`` of ``module``.
 
-    ``example`` fixes dtypes and ranks only: shapes are traced symbolically.
+    ``example`` fixes dtypes and ranks only: input shapes are traced symbolically. Parameters
+    and buffers enter the trace as real tensors, so they become graph constants with concrete
+    shapes (symbolic parameter shapes would multiply the symbolic-shape reasoning many times
+    over for no benefit).
     """
-    state = {**dict(module.named_parameters()), **dict(module.named_buffers())}
-    names = list(state)
-    values = [state[n].detach() for n in names]
     diff_positions = [i for i, t in enumerate(spec.inputs) if t.differentiable]
-    n_inputs = len(example)
 
-    def program(*args):
-        inputs, params = list(args[:n_inputs]), dict(zip(names, args[n_inputs:]))
-
+    def program(*inputs):
         def objective(*diff):
             full = list(inputs)
             for position, value in zip(diff_positions, diff):
                 full[position] = value
-            outputs = flatten_outputs(torch.func.functional_call(module, params, tuple(full)))
+            outputs = flatten_outputs(module(*full))
             return spec.objective(outputs[spec.grad_output_index]), outputs
 
         argnums = tuple(range(len(diff_positions)))
@@ -114,24 +110,22 @@ def gradient_program(module: nn.Module, spec: Spec, example: Sequence[torch.Tens
         return (*outputs, *grads)
 
     # No duck shaping: equal example sizes (e.g. a square image) must stay separate symbols.
-    with _tracing_for_export(), fx_config.patch(use_duck_shape=False):
-        graph = make_fx(program, tracing_mode="symbolic",
-                        decomposition_table=_decompositions())(*example, *values)
-    _bind_constants(graph, n_inputs, values)
-    return graph
+    with _tracing_for_export(), fx_config.patch(use_duck_shape=False), _frozen(module):
+        return make_fx(program, tracing_mode="symbolic", decomposition_table=_decompositions(),
+                       _allow_non_fake_inputs=True)(*example)
 
 
-def _bind_constants(graph: torch.fx.GraphModule, n_inputs: int, values: Sequence[torch.Tensor]) -> None:
-    placeholders = [n for n in graph.graph.nodes if n.op == "placeholder"]
-    for index, (node, value) in enumerate(zip(placeholders[n_inputs:], values)):
-        attribute = f"_constant_{index}"
-        graph.register_buffer(attribute, value)
-        with graph.graph.inserting_before(node):
-            constant = graph.graph.get_attr(attribute)
-        node.replace_all_uses_with(constant)
-        graph.graph.erase_node(node)
-    graph.graph.lint()
-    graph.recompile()
+@contextlib.contextmanager
+def _frozen(module: nn.Module) -> Iterator[None]:
+    """Parameters without ``requires_grad`` for the trace: only input gradients are wanted."""
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    for parameter, _ in flags:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
 
 
 # -- TorchScript ------------------------------------------------------------------------------

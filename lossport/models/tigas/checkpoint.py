@@ -22,6 +22,7 @@ trusted source.
 
 from __future__ import annotations
 
+import numbers
 import pickle
 import re
 from dataclasses import dataclass
@@ -96,8 +97,8 @@ def read_checkpoint(path: PathLike, trust_checkpoint: bool = False) -> Checkpoin
                               f"({brief_reason(exc)})") from exc
     img_size = payload.get("img_size") if isinstance(payload, Mapping) else None
     state_dict = unwrap_state_dict(payload, str(path))
-    return checkpoint_from_state_dict(state_dict, str(path),
-                                      img_size if isinstance(img_size, int) else None)
+    return checkpoint_from_state_dict(
+        state_dict, str(path), int(img_size) if isinstance(img_size, numbers.Integral) else None)
 
 
 def _numpy_scalar_globals() -> List[Any]:

@@ -10,7 +10,9 @@ state), so one exported graph serves every ``H, W``:
 - the radial grid reproduces ``torch.fft.fftfreq``/``rfftfreq`` bit for bit and upstream's
   float32 binning; the azimuthal grid reproduces upstream's float32
   ``atan2(fy, fx + 1e-8)`` binning through exact tangent thresholds (ONNX Runtime has no
-  float64 Atan, and float32 atan rounds differently per runtime).
+  float64 Atan, and float32 atan rounds differently per runtime). The thresholds assume a
+  correctly rounded float32 angle; PyTorch's vectorised float32 atan2 is one ulp off at a
+  few grid points (one of the 33,024 at 256x256), where the bin can differ from upstream's.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from lossport.models.tigas.numerics import atan2, clean, safe_sqrt
 RADIAL_BINS = 32
 AZIMUTHAL_BINS = 8
 # A coefficient whose magnitude is below this fraction of sum(|x|) over its image plane is
-# float32 round-off of an exact zero (constant or periodic images); its phase is set to 0
-# (what PyTorch's FFT gives for an exact +0 coefficient) instead of noise that differs per
-# runtime.
-PHASE_FLOOR = 1e-7
+# float32 round-off of an exact zero (constant or periodic images give <= 6e-8 up to 256x256);
+# its phase is set to 0 (what PyTorch's FFT gives for an exact +0 coefficient) instead of
+# noise that differs per runtime.
+PHASE_FLOOR = 1e-6
 
 
 def fft_frequencies(n: int, device: torch.device) -> torch.Tensor:
@@ -108,9 +110,13 @@ def dft_basis(n: int, m: int, device: torch.device, dtype: torch.dtype) -> Tuple
     sine is exactly 0 where the angle is 0 or pi, so exactly-real coefficients (DC, Nyquist)
     get an imaginary part of exactly zero.
     """
-    index = (torch.arange(n, device=device)[:, None] * torch.arange(m, device=device)[None, :]) % n
+    # a tensor modulus: the ONNX exporter cannot lower `tensor % symbolic_int`
+    modulus = torch.full((), n, dtype=torch.int64, device=device)
+    index = torch.remainder(torch.arange(n, device=device)[:, None]
+                            * torch.arange(m, device=device)[None, :], modulus)
     angle = index.to(torch.float64) * (2 * math.pi) / n
-    sin = torch.where((2 * index) % n == 0, torch.zeros_like(angle), torch.sin(angle))
+    sin = torch.where(torch.remainder(2 * index, modulus) == 0, torch.zeros_like(angle),
+                      torch.sin(angle))
     return torch.cos(angle).to(dtype), sin.to(dtype)
 
 
@@ -118,8 +124,9 @@ def real_dft2(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """Real and imaginary part of ``torch.fft.rfft2(x)`` (unnormalised), each
     ``[..., H, W//2 + 1]``, as two matrix products.
 
-    With ``a + ... = x @ [cos_W | sin_W]`` (row transform, ``X_row = a - i b``) and
-    ``[cos_H; sin_H] @ [a | b]`` (column transform): ``re = C a - S b``, ``im = -(C b + S a)``.
+    Rows: ``[a | b] = x @ [cos_W | sin_W]``, so the row transform is ``a - i b``. Columns:
+    ``[cos_H; sin_H] @ [a | b]`` gives ``C a, C b, S a, S b``, and
+    ``re = C a - S b``, ``im = -(C b + S a)``.
     """
     height, width = x.shape[-2], x.shape[-1]
     bins = width // 2 + 1
