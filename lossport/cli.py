@@ -308,7 +308,7 @@ def validate_tigas(mode, checkpoint, weights, trust_checkpoint, backends, seed, 
         jobs = variant_jobs(registry.get_spec("tigas", kind="model"), options)
         jobs = [job for job in jobs if mode is None or job[0] == f"tigas[mode={mode}]"]
     else:
-        spec, config, module = _tigas_config(mode, checkpoint, weights or "hub", 256,
+        spec, config, module = _tigas_config(mode, checkpoint, weights, 256,
                                              trust_checkpoint, ())
         jobs = [(f"tigas[{config['mode']}]", lambda tick: validate_spec(
             spec, config, options, module=module, tick=tick, label=f"tigas[{config['mode']}]"))]

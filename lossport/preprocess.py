@@ -107,6 +107,6 @@ def read_preprocess(path: Union[str, Path]) -> Optional[Preprocess]:
 
     try:
         model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - onnx raises DecodeError, ValueError, ... on junk
+    except Exception as exc:  # onnx raises DecodeError, ValueError, ... on junk
         raise ArtifactError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
     return preprocess_from_metadata({p.key: p.value for p in model.metadata_props}, str(path))

@@ -75,7 +75,7 @@ def test_full_mode_equals_literal_attention():
     bench = naive_module()
     model = small("full", seed=1)
     model.load_state_dict(bench.randomized_state(model, 1))
-    naive = bench.NaiveTIGAS("full", **{"base_channels": 8, "feature_dim": 64, "heads": 4}).eval()
+    naive = bench.NaiveTIGAS("full", base_channels=8, feature_dim=64, heads=4).eval()
     naive.load_state_dict(model.state_dict())
     images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():

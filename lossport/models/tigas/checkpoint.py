@@ -89,7 +89,7 @@ def read_checkpoint(path: PathLike, trust_checkpoint: bool = False) -> Checkpoin
                 f"trust_checkpoint=True (CLI: --trust-checkpoint)") from exc
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint "
                               f"({brief_reason(exc)})") from exc
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         # unpickling foreign, truncated or corrupt bytes fails in open-ended ways (KeyError,
         # struct.error, EOFError, RuntimeError from the zip reader, ...): all mean "not a
         # checkpoint"

@@ -38,7 +38,7 @@ def download_checkpoint(repo_id: str = HUB_REPO, filename: str = HUB_FILENAME,
     # huggingface_hub reports offline/cache misses as FileNotFoundError subclasses
     # (LocalEntryNotFoundError) or ConnectionError (OfflineModeIsEnabled), HTTP failures as
     # OSError subclasses, and the HTTP client's own errors in its own hierarchy: report all.
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         where = f"{repo_id}/{filename}"
         if isinstance(exc, (FileNotFoundError, ConnectionError)):
             raise CheckpointError(f"cannot download the TIGAS weights ({where}): offline, or the "

@@ -1,7 +1,8 @@
-"""Numerically careful primitives that script with TorchScript and export to ONNX.
+"""Numerical primitives of TIGAS that script with TorchScript, export to ONNX, and behave
+the same in every runtime.
 
-Each function states which ONNX problem it works around; all are elementwise or reductions
-over the last dimension and keep gradients finite where the plain formula would give NaN.
+All are elementwise or reduce over the last dimension; each docstring says which problem of
+the plain formula (an ONNX gap, a per-runtime convention, a NaN gradient) it avoids.
 """
 
 from __future__ import annotations

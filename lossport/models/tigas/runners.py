@@ -61,7 +61,7 @@ class OnnxRunner:
         self.source = str(path)
         try:
             self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - ORT raises its own pybind error types
+        except Exception as exc:  # ORT raises its own pybind error types
             raise ArtifactError(f"{path}: not a loadable ONNX model ({brief_reason(exc)})") from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1:

@@ -19,7 +19,7 @@ from lossport.errors import CheckpointError, ConfigError, InvalidInputError
 from lossport.images import image_to_tensor, load_image
 from lossport.models.tigas.checkpoint import read_checkpoint
 from lossport.models.tigas.hub import download_checkpoint
-from lossport.models.tigas.model import TIGASModel, check_images
+from lossport.models.tigas.model import MIN_SIDE, TIGASModel, check_images
 from lossport.models.tigas.runners import Prediction, score_paths
 from lossport.preprocess import Preprocess
 
@@ -75,8 +75,8 @@ class TIGAS:
         return scorer
 
     def _setup(self, model: TIGASModel, img_size: int, device: Optional[Union[str, torch.device]]) -> None:
-        if img_size < 32:
-            raise ConfigError(f"img_size must be >= 32, got {img_size}")
+        if img_size < MIN_SIDE:
+            raise ConfigError(f"img_size must be >= {MIN_SIDE}, got {img_size}")
         self.device = torch.device(device if device is not None else
                                    "cuda" if torch.cuda.is_available() else "cpu")
         self.model = model.to(self.device).eval().requires_grad_(False)

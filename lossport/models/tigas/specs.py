@@ -91,6 +91,8 @@ register(Spec(
             "score [B,1] (1 = real) and logits [B,2]; any H, W >= 32",
     edge_cases=edge_images,
     tolerance="model",
+    float64=False,  # max-pooling and sort (median) route gradients by comparisons that
+                    # float32 and float64 can decide differently: compare float32 with float32
     test_config=SMALL,
     variants=MODES,
     grad_output="score",
@@ -110,6 +112,8 @@ register(Spec(
             "images, TIGAS frozen (seeded random weights unless a checkpoint is given)",
     edge_cases=edge_images,
     tolerance="model",
+    float64=False,  # max-pooling and sort (median) route gradients by comparisons that
+                    # float32 and float64 can decide differently: compare float32 with float32
     test_config=SMALL,
     variants=MODES,
 ))

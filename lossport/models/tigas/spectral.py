@@ -192,7 +192,8 @@ class SpectralAnalyzer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2], x.shape[-1]
-        re, im = real_dft2(torch.clamp(x, -10.0, 10.0))
+        x = torch.clamp(x, -10.0, 10.0)
+        re, im = real_dft2(x)
         modulus = safe_sqrt(re * re + im * im)
         mag = torch.clamp(modulus, 1e-8, 1e6)
         maglog = torch.clamp(torch.log1p(mag), -20.0, 20.0)
