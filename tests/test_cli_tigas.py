@@ -62,3 +62,19 @@ def test_validate_tigas_checkpoint_passes(tigas_fixtures):
         "--backends", "eager,torchscript"])
     assert result.exit_code == 0, result.output
     assert "tigas[fast]" in result.output and "FAIL" not in result.output
+
+
+def test_score_with_a_gradient_torchscript_artifact(tmp_path):
+    from PIL import Image
+
+    artifact = tmp_path / "g.pt"
+    export = CliRunner().invoke(main, [
+        "export", "tigas", "--weights", "random", "--set", "base_channels=8", "--set",
+        "feature_dim=64", "--set", "num_attention_heads=4", "--set", "img_size=64",
+        "--format", "torchscript", "--with-grad", "-o", str(artifact)])
+    assert export.exit_code == 0, export.output
+    Image.new("RGB", (80, 60), (200, 30, 40)).save(tmp_path / "a.png")
+    result = CliRunner().invoke(main, ["score", str(tmp_path / "a.png"), "--model", str(artifact),
+                                       "--json"])
+    assert result.exit_code == 0, result.output
+    assert "a.png" in result.output

@@ -85,7 +85,7 @@ class TorchScriptRunner:
 
     def __init__(self, path: PathLike) -> None:
         self.source = str(path)
-        extra = {METADATA_KEY: ""}
+        extra = {METADATA_KEY: "", "lossport.with_grad": ""}
         if not zipfile.is_zipfile(path):
             raise ArtifactError(f"{path}: not a TorchScript archive")
         try:
@@ -98,10 +98,13 @@ class TorchScriptRunner:
                                 f"instead") from None
         self.module.eval()
         self.preprocess = preprocess_from_metadata(extra, self.source) or Preprocess.default()
+        # A --with-grad artifact computes input gradients itself and needs grad mode on.
+        self.grad_mode = extra["lossport.with_grad"] in ("true", b"true")
 
     def predict(self, images: torch.Tensor) -> Prediction:
-        with torch.no_grad():
-            return _as_prediction(self.module(self.preprocess.apply(images)), self.source)
+        with torch.set_grad_enabled(self.grad_mode):
+            score, logits = _as_prediction(self.module(self.preprocess.apply(images)), self.source)
+        return score.detach(), logits.detach()
 
 
 def open_model_file(path: PathLike) -> Runner:
