@@ -227,6 +227,8 @@ def _validate_options(command: Callable) -> Callable:
         click.option("--rtol", type=float, help="Override the relative tolerance."),
         click.option("--require-cuda", is_flag=True,
                      help="Fail (instead of skip) when ORT-CUDA cannot run."),
+        click.option("--localize", is_flag=True,
+                     help="On an ONNX mismatch, name the first op whose output diverges."),
         click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="Write every number to this JSON file."),
         click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -237,11 +239,12 @@ def _validate_options(command: Callable) -> Callable:
     return command
 
 
-def _options(backends, seed, atol, rtol, require_cuda) -> Options:
+def _options(backends, seed, atol, rtol, require_cuda, localize) -> Options:
     names = parse_backends(backends)
     if require_cuda and "ort-cuda" not in names:
         raise ConfigError("--require-cuda needs the ort-cuda backend in --backends")
-    return Options(backends=names, seed=seed, atol=atol, rtol=rtol, require_cuda=require_cuda)
+    return Options(backends=names, seed=seed, atol=atol, rtol=rtol, require_cuda=require_cuda,
+                   localize=localize)
 
 
 def _run_validation(jobs, options: Options, json_path, junit_path) -> None:
@@ -260,6 +263,9 @@ def _run_validation(jobs, options: Options, json_path, junit_path) -> None:
     problems = report.failures(reports)
     for line in problems:
         click.echo(f"mismatch: {line}", err=True)
+    for result in reports:
+        for backend, where in result.localized.items():
+            click.echo(f"localized {result.spec} / {backend}: {where}", err=True)
     if json_path:
         report.write_json(reports, json_path, options.seed)
     if junit_path:
@@ -277,9 +283,10 @@ def validate_group() -> None:
 @click.argument("names", nargs=-1)
 @_validate_options
 @user_errors
-def validate_losses(names, backends, seed, atol, rtol, require_cuda, json_path, junit_path) -> None:
+def validate_losses(names, backends, seed, atol, rtol, require_cuda, localize, json_path,
+                    junit_path) -> None:
     """Validate the named losses (default: every registered loss)."""
-    options = _options(backends, seed, atol, rtol, require_cuda)
+    options = _options(backends, seed, atol, rtol, require_cuda, localize)
     specs = [registry.get_spec(n, kind="loss") for n in names] if names else registry.all_specs("loss")
     _run_validation([job for s in specs for job in variant_jobs(s, options)], options, json_path,
                     junit_path)
@@ -288,9 +295,9 @@ def validate_losses(names, backends, seed, atol, rtol, require_cuda, json_path, 
 @validate_group.command("all")
 @_validate_options
 @user_errors
-def validate_all(backends, seed, atol, rtol, require_cuda, json_path, junit_path) -> None:
+def validate_all(backends, seed, atol, rtol, require_cuda, localize, json_path, junit_path) -> None:
     """Validate every registered loss and model (each model variant at its small test config)."""
-    options = _options(backends, seed, atol, rtol, require_cuda)
+    options = _options(backends, seed, atol, rtol, require_cuda, localize)
     _run_validation([job for s in registry.all_specs() for job in variant_jobs(s, options)],
                     options, json_path, junit_path)
 
@@ -300,10 +307,10 @@ def validate_all(backends, seed, atol, rtol, require_cuda, json_path, junit_path
 @_validate_options
 @user_errors
 def validate_tigas(mode, checkpoint, weights, trust_checkpoint, backends, seed, atol, rtol,
-                   require_cuda, json_path, junit_path) -> None:
+                   require_cuda, localize, json_path, junit_path) -> None:
     """Validate the TIGAS scorer: both modes at a small random config by default, or the
     model of --checkpoint / --weights hub."""
-    options = _options(backends, seed, atol, rtol, require_cuda)
+    options = _options(backends, seed, atol, rtol, require_cuda, localize)
     if checkpoint is None and weights is None:
         jobs = variant_jobs(registry.get_spec("tigas", kind="model"), options)
         jobs = [job for job in jobs if mode is None or job[0] == f"tigas[mode={mode}]"]
@@ -319,10 +326,10 @@ def validate_tigas(mode, checkpoint, weights, trust_checkpoint, backends, seed, 
 @click.argument("path", type=click.Path(path_type=Path))
 @_validate_options
 @user_errors
-def validate_artifact_command(path, backends, seed, atol, rtol, require_cuda, json_path,
-                              junit_path) -> None:
+def validate_artifact_command(path, backends, seed, atol, rtol, require_cuda, localize,
+                              json_path, junit_path) -> None:
     """Validate an existing .onnx/.pt exported by lossport against its recorded spec and config."""
-    options = _options(backends, seed, atol, rtol, require_cuda)
+    options = _options(backends, seed, atol, rtol, require_cuda, localize)
     jobs = [(path.name, lambda tick: validate_artifact(path, options, tick=tick))]
     _run_validation(jobs, options, json_path, junit_path)
 

@@ -111,6 +111,10 @@ def test_b_a_numerically_wrong_onnx_translation_fails(tmp_path, monkeypatch):
     assert {c.output for c in failing} >= {"loss"}
     assert all(c.max_abs > 1e-3 for c in failing if c.output == "loss")
 
+    localized = validate_spec(spec, options=Options(backends=("ort-cpu",), localize=True))
+    where = localized.localized["ort-cpu"]
+    assert "first divergence at Tanh node output 'erf'" in where, where
+
 
 def test_c_a_specialised_batch_fails_on_other_batches(tmp_path):
     spec = registry.get_spec("rmse")

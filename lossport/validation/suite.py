@@ -26,6 +26,7 @@ from lossport.registry import Spec
 from lossport.validation.backends import (Backend, EagerBackend, OrtBackend, TorchScriptBackend,
                                           artifact_backends)
 from lossport.validation.cases import Case, validation_cases
+from lossport.validation.localize import localize
 from lossport.validation.policy import Tolerance, tolerance_for
 from lossport.validation.runner import CaseResult, run_case
 
@@ -42,6 +43,7 @@ class SpecReport:
     results: List[CaseResult] = field(default_factory=list)
     skipped: Dict[str, str] = field(default_factory=dict)
     tolerance: Optional[Tolerance] = None
+    localized: Dict[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -50,7 +52,8 @@ class SpecReport:
     def to_json(self) -> Dict[str, Any]:
         return {"spec": self.spec, "config": self.config, "passed": self.passed,
                 "tolerance": vars(self.tolerance) if self.tolerance else None,
-                "skipped": self.skipped, "results": [r.to_json() for r in self.results]}
+                "skipped": self.skipped, "localized": self.localized,
+                "results": [r.to_json() for r in self.results]}
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Options:
     atol: Optional[float] = None
     rtol: Optional[float] = None
     require_cuda: bool = False
+    localize: bool = False
 
 
 def parse_backends(text: Optional[str]) -> List[str]:
@@ -90,10 +94,20 @@ def _run(spec: Spec, config: Mapping[str, Any], module: nn.Module, backends: Lis
                 report.results.append(CaseResult(spec.name, backend.name, "cuda-required",
                                                  options.seed, error=f"--require-cuda: {reason}"))
             continue
+        first_mismatch: Optional[Case] = None
         for case in cases:
-            report.results.append(run_case(spec, reference, backend, case, tolerance))
+            result = run_case(spec, reference, backend, case, tolerance)
+            report.results.append(result)
+            if first_mismatch is None and not result.error and not result.passed:
+                first_mismatch = case
             if tick is not None:
                 tick()
+        if options.localize and first_mismatch is not None and isinstance(backend, OrtBackend):
+            found = localize(backend.path, spec, module, first_mismatch.inputs, tolerance)
+            report.localized[backend.name] = (
+                f"{first_mismatch.name}: " + (found.describe() if found else
+                                               "every intermediate value agrees; the outputs "
+                                               "differ only at the graph's end"))
     return report
 
 
