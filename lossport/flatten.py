@@ -19,3 +19,29 @@ def flatten_outputs(output: Any) -> Tuple[torch.Tensor, ...]:
     if isinstance(output, (tuple, list)):
         return tuple(t for item in output for t in flatten_outputs(item))
     raise TypeError(f"cannot flatten output of type {type(output).__name__}")
+
+
+def distinct_outputs(outputs: Tuple[torch.Tensor, ...]) -> Tuple[torch.Tensor, ...]:
+    """``outputs`` with every repeat of an already returned tensor replaced by a copy.
+
+    A graph that returns one value under two names (e.g. a loss returning its total both as
+    ``loss`` and as ``total``) loses a name in ONNX; a copy gives each output its own value.
+    """
+    seen = []
+    result = []
+    for tensor in outputs:
+        repeated = any(tensor is earlier for earlier in seen)
+        result.append(tensor.clone() if repeated else tensor)
+        seen.append(tensor)
+    return tuple(result)
+
+
+class FlatOutputs(torch.nn.Module):
+    """Wraps a module so that it returns its flattened, distinct outputs (for export)."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, *inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        return distinct_outputs(flatten_outputs(self.module(*inputs)))

@@ -21,7 +21,7 @@ from lossport.export import export_artifact, select_dynamic
 from lossport.export.manifest import export_many
 from lossport.export.metadata import read_metadata
 
-REPRESENTATIVE = {"rmse", "cross_entropy", "dice"}
+REPRESENTATIVE = {"rmse", "cross_entropy", "dice", "tigas_combined"}
 LOSSES = [pytest.param(s.name, marks=() if s.name in REPRESENTATIVE else pytest.mark.slow)
           for s in registry.all_specs("loss")]
 
@@ -36,6 +36,9 @@ def test_every_loss_exports_and_passes_the_check(name, tmp_path):
         result = export_artifact(spec, fmt=fmt, config=config, with_grad=grad,
                                  path=tmp_path / f"{name}{suffix}")
         assert result.checks and all(r.passed for r in result.checks)
+        if fmt == "onnx":
+            graph = onnx.load(str(result.path)).graph
+            assert [o.name for o in graph.output] == result.outputs
         cases = {r.case for r in result.checks}
         assert cases == {"export-shape", "other-shape"}
         compared = {c.output for r in result.checks for c in r.comparisons}

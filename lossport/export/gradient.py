@@ -29,7 +29,7 @@ from torch._decomp import core_aten_decompositions
 from torch.fx.experimental import _config as fx_config
 from torch.fx.experimental.proxy_tensor import make_fx
 
-from lossport.flatten import flatten_outputs
+from lossport.flatten import distinct_outputs, flatten_outputs
 from lossport.registry import Spec
 
 aten = torch.ops.aten
@@ -107,7 +107,7 @@ def gradient_program(module: nn.Module, spec: Spec, example: Sequence[torch.Tens
         argnums = tuple(range(len(diff_positions)))
         grads, outputs = torch.func.grad(objective, argnums=argnums, has_aux=True)(
             *[inputs[i] for i in diff_positions])
-        return (*outputs, *grads)
+        return distinct_outputs((*outputs, *grads))
 
     # No duck shaping: equal example sizes (e.g. a square image) must stay separate symbols.
     with _tracing_for_export(), fx_config.patch(use_duck_shape=False), _frozen(module):

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from lossport.export.gradient import gradient_program
+from lossport.flatten import FlatOutputs
 from lossport.registry import Spec
 
 MIN_OPSET = 18
@@ -46,11 +47,15 @@ def dynamic_shapes(spec: Spec, dynamic: Sequence[str]) -> tuple:
 def write_onnx(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor], path: Path,
                metadata: Mapping[str, str], *, dynamic: Sequence[str], opset: int,
                output_names: List[str], with_grad: bool) -> None:
-    program = gradient_program(module, spec, example) if with_grad else module
+    shapes = dynamic_shapes(spec, dynamic)
+    if with_grad:
+        program = gradient_program(module, spec, example)
+    else:  # FlatOutputs.forward(*inputs): dynamic shapes go under the varargs' name
+        program, shapes = FlatOutputs(module), {"inputs": shapes}
     with quiet_exporter():
         torch.onnx.export(
             program, tuple(example), str(path), dynamo=True, opset_version=opset,
-            dynamic_shapes=dynamic_shapes(spec, dynamic),
+            dynamic_shapes=shapes,
             input_names=[t.name for t in spec.inputs], output_names=output_names,
             # The exporter's graph optimizer folds scalars within 1e-8 of zero to zero
             # (onnxscript 0.7: `x + 1e-9` -> `x`), silently removing small eps terms.
