@@ -71,15 +71,18 @@ def _rmse_edges(dtype: torch.dtype):
     }
 
 
+_WAVE_INPUTS = (
+    TensorSpec("prediction", ("batch", "time"), Real(), differentiable=True),
+    TensorSpec("target", ("batch", "time"), Real()),
+)
+_WAVE_SHAPES = ({"batch": 3, "time": 50}, {"batch": 5, "time": 17}, {"batch": 1, "time": 64})
+
 register(Spec(
     name="rmse",
     build=RMSELoss,
-    inputs=(
-        TensorSpec("prediction", ("batch", "time"), Real(), differentiable=True),
-        TensorSpec("target", ("batch", "time"), Real()),
-    ),
+    inputs=_WAVE_INPUTS,
     outputs=("loss",),
-    shapes=({"batch": 3, "time": 50}, {"batch": 5, "time": 17}, {"batch": 1, "time": 64}),
+    shapes=_WAVE_SHAPES,
     seed="003",
     summary="sqrt(mean((p - t)^2) + eps) over all elements; eps keeps the gradient finite at p == t",
     peer="torchmetrics.functional.mean_squared_error(squared=False)",
@@ -458,17 +461,13 @@ def _mel_edges(dtype: torch.dtype):
     }
 
 
-_WAVE_INPUTS = (
-    TensorSpec("prediction", ("batch", "time"), Real(), differentiable=True),
-    TensorSpec("target", ("batch", "time"), Real()),
-)
 
 register(Spec(
     name="snr",
     build=SNRLoss,
     inputs=_WAVE_INPUTS,
     outputs=("loss",),
-    shapes=({"batch": 3, "time": 50}, {"batch": 5, "time": 17}, {"batch": 1, "time": 64}),
+    shapes=_WAVE_SHAPES,
     seed="003",
     summary="-10 log10((|t|^2 + eps) / (|t - p|^2 + eps)) per waveform (eps as torchmetrics' "
             "machine epsilon), batch mean",
@@ -480,7 +479,7 @@ register(Spec(
     build=SISDRLoss,
     inputs=_WAVE_INPUTS,
     outputs=("loss",),
-    shapes=({"batch": 3, "time": 50}, {"batch": 5, "time": 17}, {"batch": 1, "time": 64}),
+    shapes=_WAVE_SHAPES,
     seed="003",
     summary="negative scale-invariant SDR in dB, zero-mean by default, eps as torchmetrics' "
             "machine epsilon, batch mean",
