@@ -79,41 +79,32 @@ def edge_images(dtype: torch.dtype) -> Dict[str, tuple]:
     }
 
 
+# What the scorer and the generator loss share: images in, the same shapes, edge cases,
+# tolerance, small test model and both modes. float64 is off because max-pooling and sort
+# (median) route gradients by comparisons that float32 and float64 can decide differently:
+# float32 artifacts are compared with float32 eager.
+_TIGAS_COMMON = dict(inputs=(IMAGES,), shapes=SHAPES, seed="001", edge_cases=edge_images,
+                     tolerance="model", float64=False, test_config=SMALL, variants=MODES)
+
 register(Spec(
     name="tigas",
     kind="model",
     build=build_tigas,
-    inputs=(IMAGES,),
     outputs=("score", "logits"),
-    shapes=SHAPES,
-    seed="001",
     summary="TIGAS authenticity scorer (upstream-compatible, fast|full): images [0,1] -> "
             "score [B,1] (1 = real) and logits [B,2]; any H, W >= 32",
-    edge_cases=edge_images,
-    tolerance="model",
-    float64=False,  # max-pooling and sort (median) route gradients by comparisons that
-                    # float32 and float64 can decide differently: compare float32 with float32
-    test_config=SMALL,
-    variants=MODES,
     grad_output="score",
     objective=one_minus_mean_score,
     metadata=preprocess_metadata,
+    **_TIGAS_COMMON,
 ))
 
 register(Spec(
     name="tigas_generator",
     kind="loss",
     build=build_generator_loss,
-    inputs=(IMAGES,),
     outputs=("loss",),
-    shapes=SHAPES,
-    seed="001",
     summary="1 - mean(TIGAS score) of generated images in [0,1]; differentiable w.r.t. the "
             "images, TIGAS frozen (seeded random weights unless a checkpoint is given)",
-    edge_cases=edge_images,
-    tolerance="model",
-    float64=False,  # max-pooling and sort (median) route gradients by comparisons that
-                    # float32 and float64 can decide differently: compare float32 with float32
-    test_config=SMALL,
-    variants=MODES,
+    **_TIGAS_COMMON,
 ))
