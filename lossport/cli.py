@@ -248,14 +248,14 @@ def _options(backends, seed, atol, rtol, require_cuda, localize) -> Options:
 
 
 def _run_validation(jobs, options: Options, json_path, junit_path) -> None:
-    """``jobs``: (label, callable(tick) -> SpecReport). Prints the table, writes reports, exits."""
+    """``jobs``: (label, callable() -> SpecReport). Prints the table, writes reports, exits."""
     click.echo(f"seed {options.seed} (replay with --seed {options.seed})", err=True)
     reports = []
     with tqdm(total=len(jobs), desc="validate", unit="spec", file=sys.stderr,
               disable=not sys.stderr.isatty()) as bar:
         for label, job in jobs:
             bar.set_postfix_str(label)
-            reports.append(job(None))
+            reports.append(job())
             bar.update()
     click.echo(report.table(reports))
     for backend, reason in report.skips(reports).items():
@@ -317,8 +317,8 @@ def validate_tigas(mode, checkpoint, weights, trust_checkpoint, backends, seed, 
     else:
         spec, config, module = _tigas_config(mode, checkpoint, weights, 256,
                                              trust_checkpoint, ())
-        jobs = [(f"tigas[{config['mode']}]", lambda tick: validate_spec(
-            spec, config, options, module=module, tick=tick, label=f"tigas[{config['mode']}]"))]
+        jobs = [(f"tigas[{config['mode']}]", lambda: validate_spec(
+            spec, config, options, module=module, label=f"tigas[{config['mode']}]"))]
     _run_validation(jobs, options, json_path, junit_path)
 
 
@@ -330,7 +330,7 @@ def validate_artifact_command(path, backends, seed, atol, rtol, require_cuda, lo
                               json_path, junit_path) -> None:
     """Validate an existing .onnx/.pt exported by lossport against its recorded spec and config."""
     options = _options(backends, seed, atol, rtol, require_cuda, localize)
-    jobs = [(path.name, lambda tick: validate_artifact(path, options, tick=tick))]
+    jobs = [(path.name, lambda: validate_artifact(path, options))]
     _run_validation(jobs, options, json_path, junit_path)
 
 

@@ -104,12 +104,11 @@ class OrtBackend(Backend):
     a session that would run on CPU is reported as skipped, never silently used.
     """
 
-    def __init__(self, path: Path, spec: Spec, device: str = "cpu", threads: int = 0) -> None:
+    def __init__(self, path: Path, spec: Spec, device: str = "cpu") -> None:
         self.name = f"ort-{device}"
         self.path = Path(path)
         self.spec = spec
         self.device = device
-        self.threads = threads
         self._session = None
         self._skip: Optional[str] = None
         if device == "cuda":
@@ -121,8 +120,6 @@ class OrtBackend(Backend):
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
-        if self.threads:
-            options.intra_op_num_threads = self.threads
         return options
 
     def _open_cuda(self) -> Optional[str]:

@@ -81,8 +81,7 @@ def _reference(spec: Spec, module: nn.Module) -> Backend:
 
 
 def _run(spec: Spec, config: Mapping[str, Any], module: nn.Module, backends: List[Backend],
-         cases: Sequence[Case], options: Options,
-         tick: Optional[Callable[[], None]]) -> SpecReport:
+         cases: Sequence[Case], options: Options) -> SpecReport:
     tolerance = tolerance_for(spec.tolerance).overridden(options.atol, options.rtol)
     report = SpecReport(spec.name, dict(config), tolerance=tolerance)
     reference = _reference(spec, module)
@@ -100,8 +99,6 @@ def _run(spec: Spec, config: Mapping[str, Any], module: nn.Module, backends: Lis
             report.results.append(result)
             if first_mismatch is None and not result.error and not result.passed:
                 first_mismatch = case
-            if tick is not None:
-                tick()
         if options.localize and first_mismatch is not None and isinstance(backend, OrtBackend):
             found = localize(backend.path, spec, module, first_mismatch.inputs, tolerance)
             report.localized[backend.name] = (
@@ -112,27 +109,25 @@ def _run(spec: Spec, config: Mapping[str, Any], module: nn.Module, backends: Lis
 
 
 def variant_jobs(spec: Spec, options: Options, overrides: Optional[Mapping[str, Any]] = None
-                 ) -> List[Tuple[str, Callable[[Optional[Callable[[], None]]], SpecReport]]]:
+                 ) -> List[Tuple[str, Callable[[], SpecReport]]]:
     """``(label, job)`` per variant of ``spec`` at its test config (plus ``overrides``)."""
     jobs = []
     for variant in spec.variants:
         config = spec.resolve_config({**spec.test_config, **variant, **(overrides or {})})
         label = spec.name + (f"[{','.join(f'{k}={v}' for k, v in variant.items())}]" if variant else "")
-        jobs.append((label, lambda tick, c=config, l=label: validate_spec(spec, c, options,
-                                                                          tick=tick, label=l)))
+        jobs.append((label, lambda c=config, l=label: validate_spec(spec, c, options, label=l)))
     return jobs
 
 
 def validate_spec(spec: Spec, config: Optional[Mapping[str, Any]] = None, options: Options = Options(),
-                  module: Optional[nn.Module] = None, tick: Optional[Callable[[], None]] = None,
-                  label: Optional[str] = None) -> SpecReport:
+                  module: Optional[nn.Module] = None, label: Optional[str] = None) -> SpecReport:
     """Export ``spec`` and compare every selected backend with the eager reference."""
     config = spec.resolve_config(dict(spec.test_config)) if config is None else dict(config)
     module = spec.instantiate(config) if module is None else module
     cases = validation_cases(spec, config, options.seed)
     with tempfile.TemporaryDirectory(prefix="lossport-validate-") as folder:
         backends = _spec_backends(spec, config, module, Path(folder), options.backends)
-        report = _run(spec, config, module, backends, cases, options, tick)
+        report = _run(spec, config, module, backends, cases, options)
     report.spec = label or spec.name
     return report
 
@@ -156,8 +151,7 @@ def _spec_backends(spec: Spec, config: Mapping[str, Any], module: nn.Module, fol
 
 
 def validate_artifact(path: Path, options: Options = Options(),
-                      build: Optional[Callable[[Spec, Mapping[str, Any]], nn.Module]] = None,
-                      tick: Optional[Callable[[], None]] = None) -> SpecReport:
+                      build: Optional[Callable[[Spec, Mapping[str, Any]], nn.Module]] = None) -> SpecReport:
     """Check an existing artifact against the spec and config recorded in its metadata.
 
     ``build`` rebuilds the reference module from (spec, config); default ``spec.instantiate``.
@@ -172,4 +166,4 @@ def validate_artifact(path: Path, options: Options = Options(),
     devices = [n.split("-", 1)[1] for n in options.backends if n.startswith("ort-")]
     backends = artifact_backends(Path(path), spec, devices or ("cpu",))
     return _run(spec, config, module, backends, validation_cases(spec, config, options.seed),
-                options, tick)
+                options)
