@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-import torch
 from torch import nn
 
 from lossport.errors import ConfigError, ExportError, LossportError
@@ -24,7 +23,7 @@ from lossport.export.metadata import build_metadata
 from lossport.export.onnx_export import DEFAULT_OPSET, MIN_OPSET, write_onnx
 from lossport.export.torchscript import write_torchscript
 from lossport.registry import Spec
-from lossport.validation.backends import EagerBackend, artifact_backends
+from lossport.validation.backends import artifact_backends, reference_backend
 from lossport.validation.cases import check_cases
 from lossport.validation.policy import tolerance_for
 from lossport.validation.runner import CaseResult, run_case
@@ -120,7 +119,7 @@ def export_artifact(spec: Spec, *, fmt: str, path: Optional[Path] = None,
 
 def _check(spec: Spec, config: Mapping[str, Any], module: nn.Module, artifact: Path,
            dynamic: Sequence[str]) -> List[CaseResult]:
-    reference = EagerBackend(module, spec, torch.float64 if spec.float64 else torch.float32)
+    reference = reference_backend(module, spec)
     tolerance = tolerance_for(spec.tolerance)
     results = [run_case(spec, reference, backend, case, tolerance)
                for backend in artifact_backends(artifact, spec)

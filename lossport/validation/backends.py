@@ -77,6 +77,11 @@ class EagerBackend(Backend):
         return autograd_outputs(self.module, self.spec, cast, self.with_grad)
 
 
+def reference_backend(module: nn.Module, spec: Spec) -> EagerBackend:
+    """The reference every backend is compared with: eager in float64 where the spec allows."""
+    return EagerBackend(module, spec, torch.float64 if spec.float64 else torch.float32)
+
+
 class TorchScriptBackend(Backend):
     """A saved TorchScript artifact. Gradients come from the artifact itself when it was
     exported ``--with-grad``, else from autograd through the loaded module."""

@@ -24,7 +24,7 @@ from lossport.export import export_artifact
 from lossport.export.metadata import read_metadata
 from lossport.registry import Spec
 from lossport.validation.backends import (Backend, EagerBackend, OrtBackend, TorchScriptBackend,
-                                          artifact_backends)
+                                          artifact_backends, reference_backend)
 from lossport.validation.cases import Case, validation_cases
 from lossport.validation.localize import localize
 from lossport.validation.policy import Tolerance, tolerance_for
@@ -76,15 +76,11 @@ def parse_backends(text: Optional[str]) -> List[str]:
     return names
 
 
-def _reference(spec: Spec, module: nn.Module) -> Backend:
-    return EagerBackend(module, spec, torch.float64 if spec.float64 else torch.float32)
-
-
 def _run(spec: Spec, config: Mapping[str, Any], module: nn.Module, backends: List[Backend],
          cases: Sequence[Case], options: Options) -> SpecReport:
     tolerance = tolerance_for(spec.tolerance).overridden(options.atol, options.rtol)
     report = SpecReport(spec.name, dict(config), tolerance=tolerance)
-    reference = _reference(spec, module)
+    reference = reference_backend(module, spec)
     for backend in backends:
         reason = backend.skip_reason()
         if reason is not None:
