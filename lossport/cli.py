@@ -23,8 +23,9 @@ from lossport.export.manifest import export_many
 from lossport.export.onnx_export import DEFAULT_OPSET
 from lossport.models.tigas.hub import download_checkpoint
 from lossport.validation import report
-from lossport.validation.suite import (BACKENDS, DEFAULT_SEED, Options, parse_backends,
-                                       validate_artifact, validate_spec, variant_jobs)
+from lossport.validation.suite import (BACKENDS, DEFAULT_SEED, Options, available_cpus,
+                                       parse_backends, run_jobs, validate_artifact, validate_spec,
+                                       variant_jobs)
 
 EXIT_MISMATCH = 1
 EXIT_USAGE = 2
@@ -239,6 +240,11 @@ def _validate_options(command: Callable) -> Callable:
     return command
 
 
+jobs_option = click.option("--jobs", "workers", type=click.IntRange(min=1),
+                           default=available_cpus(), show_default="one per CPU",
+                           help="Specs validated at once, in parallel processes.")
+
+
 def _options(backends, seed, atol, rtol, require_cuda, localize) -> Options:
     names = parse_backends(backends)
     if require_cuda and "ort-cuda" not in names:
@@ -247,16 +253,17 @@ def _options(backends, seed, atol, rtol, require_cuda, localize) -> Options:
                    localize=localize)
 
 
-def _run_validation(jobs, options: Options, json_path, junit_path) -> None:
-    """``jobs``: (label, callable() -> SpecReport). Prints the table, writes reports, exits."""
+def _run_validation(jobs, options: Options, json_path, junit_path, workers: int) -> None:
+    """``jobs``: callables returning a SpecReport (see ``run_jobs``). Prints the table, writes
+    reports, exits."""
     click.echo(f"seed {options.seed} (replay with --seed {options.seed})", err=True)
-    reports = []
     with tqdm(total=len(jobs), desc="validate", unit="spec", file=sys.stderr,
               disable=not sys.stderr.isatty()) as bar:
-        for label, job in jobs:
-            bar.set_postfix_str(label)
-            reports.append(job())
+        def done(result) -> None:
+            bar.set_postfix_str(result.spec)
             bar.update()
+
+        reports = run_jobs(jobs, workers, done)
     click.echo(report.table(reports))
     for backend, reason in report.skips(reports).items():
         click.echo(f"skipped {backend}: {reason}")
@@ -282,44 +289,48 @@ def validate_group() -> None:
 @validate_group.command("losses")
 @click.argument("names", nargs=-1)
 @_validate_options
+@jobs_option
 @user_errors
 def validate_losses(names, backends, seed, atol, rtol, require_cuda, localize, json_path,
-                    junit_path) -> None:
+                    junit_path, workers) -> None:
     """Validate the named losses (default: every registered loss)."""
     options = _options(backends, seed, atol, rtol, require_cuda, localize)
     specs = [registry.get_spec(n, kind="loss") for n in names] if names else registry.all_specs("loss")
     _run_validation([job for s in specs for job in variant_jobs(s, options)], options, json_path,
-                    junit_path)
+                    junit_path, workers)
 
 
 @validate_group.command("all")
 @_validate_options
+@jobs_option
 @user_errors
-def validate_all(backends, seed, atol, rtol, require_cuda, localize, json_path, junit_path) -> None:
+def validate_all(backends, seed, atol, rtol, require_cuda, localize, json_path, junit_path,
+                 workers) -> None:
     """Validate every registered loss and model (each model variant at its small test config)."""
     options = _options(backends, seed, atol, rtol, require_cuda, localize)
     _run_validation([job for s in registry.all_specs() for job in variant_jobs(s, options)],
-                    options, json_path, junit_path)
+                    options, json_path, junit_path, workers)
 
 
 @validate_group.command("tigas")
 @_tigas_weight_options
 @_validate_options
+@jobs_option
 @user_errors
 def validate_tigas(mode, checkpoint, weights, trust_checkpoint, backends, seed, atol, rtol,
-                   require_cuda, localize, json_path, junit_path) -> None:
+                   require_cuda, localize, json_path, junit_path, workers) -> None:
     """Validate the TIGAS scorer: both modes at a small random config by default, or the
     model of --checkpoint / --weights hub."""
     options = _options(backends, seed, atol, rtol, require_cuda, localize)
     if checkpoint is None and weights is None:
         jobs = variant_jobs(registry.get_spec("tigas", kind="model"), options)
-        jobs = [job for job in jobs if mode is None or job[0] == f"tigas[mode={mode}]"]
+        jobs = [job for job in jobs if mode is None or job.config["mode"] == mode]
     else:
         spec, config, module = _tigas_config(mode, checkpoint, weights, 256,
                                              trust_checkpoint, ())
-        jobs = [(f"tigas[{config['mode']}]", lambda: validate_spec(
-            spec, config, options, module=module, label=f"tigas[{config['mode']}]"))]
-    _run_validation(jobs, options, json_path, junit_path)
+        label = f"tigas[{config['mode']}]"
+        jobs = [lambda: validate_spec(spec, config, options, module=module, label=label)]
+    _run_validation(jobs, options, json_path, junit_path, workers)
 
 
 @validate_group.command("artifact")
@@ -330,8 +341,8 @@ def validate_artifact_command(path, backends, seed, atol, rtol, require_cuda, lo
                               json_path, junit_path) -> None:
     """Validate an existing .onnx/.pt exported by lossport against its recorded spec and config."""
     options = _options(backends, seed, atol, rtol, require_cuda, localize)
-    jobs = [(path.name, lambda: validate_artifact(path, options))]
-    _run_validation(jobs, options, json_path, junit_path)
+    _run_validation([lambda: validate_artifact(path, options)], options, json_path, junit_path,
+                    workers=1)
 
 
 # -- preprocess --------------------------------------------------------------------------------

@@ -59,8 +59,11 @@ def test_onnx_metadata_and_dynamic_axes(tmp_path):
     meta = read_metadata(path)
     assert meta["spec"] == "rmse" and json.loads(meta["config"]) == {"eps": 1e-6}
     assert json.loads(meta["outputs"]) == ["loss", "grad_prediction"]
-    dims = [[d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input]
-    assert all(isinstance(d, str) for shape in dims for d in shape), dims
+    def dims(values):
+        return [[d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in values]
+
+    assert dims(model.graph.input) == [["batch", "time"], ["batch", "time"]]
+    assert dims(model.graph.output) == [[], ["batch", "time"]]
 
 
 def test_dynamic_none_specialises_and_the_check_uses_another_shape(tmp_path):

@@ -4,7 +4,6 @@ batch axis was specialised. Also: reports, CUDA skip behaviour, CLI exit codes."
 
 from __future__ import annotations
 
-import functools
 import json
 import xml.etree.ElementTree as ET
 
@@ -17,7 +16,7 @@ from onnx import numpy_helper
 
 from lossport import registry
 from lossport.cli import main
-from lossport.export import export_artifact
+from lossport.export import export_artifact, onnx_translate
 from lossport.export.torchscript import load_torchscript, quiet_torchscript
 from lossport.validation import backends as backends_module
 from lossport.validation.compare import compare
@@ -101,9 +100,14 @@ def test_b_a_numerically_wrong_onnx_translation_fails(tmp_path, monkeypatch):
     def wrong_erf(x):
         return op.Tanh(x)
 
-    real_export = torch.onnx.export
-    monkeypatch.setattr(torch.onnx, "export", functools.partial(
-        real_export, custom_translation_table={torch.ops.aten.erf.default: wrong_erf}))
+    real_registry = onnx_translate.onnx_registry
+
+    def registry_with_wrong_erf(opset):
+        registry = real_registry(opset)
+        registry.register_op(torch.ops.aten.erf.default, wrong_erf, is_complex=False)
+        return registry
+
+    monkeypatch.setattr(onnx_translate, "onnx_registry", registry_with_wrong_erf)
     report = validate_spec(spec, options=Options(backends=("torchscript", "ort-cpu")))
     by_backend = {r.backend: r for r in report.results}
     assert by_backend["torchscript"].passed
@@ -157,6 +161,21 @@ def test_cli_validate_reports_and_exit_codes(tmp_path):
     assert any(c.get("name").startswith("ort-cpu:") for c in cases)
 
 
+def test_cli_validate_in_parallel_processes_matches_one_process(tmp_path):
+    """--jobs 2 spawns worker processes; the report (order and every number) is the same."""
+    numbers = {}
+    for workers in ("1", "2"):
+        path = tmp_path / f"v{workers}.json"
+        result = CliRunner().invoke(main, ["validate", "losses", "snr", "rmse", "--backends",
+                                           "eager,torchscript", "--jobs", workers, "--json", str(path)])
+        assert result.exit_code == 0, result.output
+        numbers[workers] = [(spec["spec"], [(r["backend"], r["case"], c["output"], c["max_abs"])
+                                            for r in spec["results"] for c in r["comparisons"]])
+                            for spec in json.loads(path.read_text())["specs"]]
+    assert [name for name, _ in numbers["2"]] == ["snr", "rmse"]
+    assert numbers["1"] == numbers["2"]
+
+
 def test_cli_validate_mismatch_exits_1(tmp_path):
     spec = registry.get_spec("rmse")
     path = export_artifact(spec, fmt="onnx", dynamic="time", path=tmp_path / "r.onnx").path
@@ -172,6 +191,7 @@ def test_cli_validate_mismatch_exits_1(tmp_path):
     (["validate", "losses", "rmse", "--backends", "ort-gpu"], "unknown backend ort-gpu"),
     (["validate", "losses", "rmse", "--backends", "eager", "--require-cuda"], "--require-cuda needs"),
     (["validate", "artifact", "absent.onnx"], "absent.onnx: no such file"),
+    (["validate", "all", "--jobs", "0"], "Invalid value for '--jobs'"),
 ])
 def test_cli_validate_bad_input(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -1,14 +1,9 @@
-"""Gradient graphs: ``inputs -> (outputs..., d objective / d input for each differentiable input)``.
+"""Gradient programs: ``inputs -> (outputs..., d objective / d input for each differentiable input)``.
 
-ONNX cannot express autograd, and ``torch.onnx`` cannot export it, so for ONNX we trace the
-forward *and* backward pass into one forward-only graph:
-
-1. ``torch.func.grad`` computes outputs and input gradients;
-2. ``make_fx(tracing_mode="symbolic")`` traces that into an aten graph with symbolic shapes,
-   decomposing backward ops into forward ops (core aten decompositions, plus our own for ops
-   that have none with an ONNX translation: ``convolution_backward``);
-3. the parameters enter as real tensors and become graph constants, and the resulting
-   ``GraphModule`` is exported like any module (dynamic axes intact).
+ONNX cannot express autograd, so for ONNX the forward *and* backward pass are traced into one
+forward-only graph: :func:`gradient_function` computes outputs and input gradients with
+``torch.func.grad``, and :mod:`lossport.export.tracing` traces it into aten ops (backward ops
+decomposed into forward ops), with symbolic shapes and the parameters as constants.
 
 For TorchScript, :func:`torchscript_gradient_module` wraps the module in a scripted module that
 runs ``torch.autograd.grad`` itself, so the artifact returns the same extra outputs.
@@ -16,23 +11,17 @@ runs ``torch.autograd.grad`` itself, so the artifact returns the same extra outp
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Sequence
+from typing import Any, Callable, List, Sequence, Tuple
 
 import torch
 from torch import nn
-from torch._decomp import core_aten_decompositions
-from torch.fx.experimental import _config as fx_config
-from torch.fx.experimental.proxy_tensor import make_fx
 
 from lossport.flatten import distinct_outputs, flatten_outputs
 from lossport.registry import Spec
-
-aten = torch.ops.aten
 
 
 def gradient_names(spec: Spec) -> List[str]:
@@ -40,63 +29,13 @@ def gradient_names(spec: Spec) -> List[str]:
     return [f"grad_{name}" for name in spec.differentiable_inputs]
 
 
-def _convolution_input_backward(grad_output, input, weight, bias_sizes, stride, padding,
-                                dilation, transposed, output_padding, groups, output_mask):
-    """Input gradient of a (non-transposed) N-d convolution as a transposed convolution.
-
-    ONNX's ConvTranspose needs a static ``output_padding``, which depends on the input size.
-    Instead: the transposed convolution without padding gives the gradient of the padded input
-    (``(out - 1) * stride + dilation * (k - 1) + 1`` positions per spatial dim); it is padded at
-    the end by ``stride - 1`` zeros (trailing input positions no window reached; never more
-    than that many are missing) and sliced to ``[padding, padding + in)``. Every size stays
-    symbolic. Weight and bias gradients are not needed: parameters are graph constants.
-    """
-    if transposed or output_mask[1] or output_mask[2]:
-        return NotImplemented
-    spatial = len(stride)
-    full = aten.convolution(grad_output, weight, None, stride, [0] * spatial, dilation, True,
-                            [0] * spatial, groups)
-    pads: List[int] = []
-    for dim in reversed(range(spatial)):
-        pads += [0, stride[dim] - 1]
-    grad_input = aten.constant_pad_nd(full, pads, 0.0)
-    for dim in range(spatial):
-        grad_input = aten.slice(grad_input, 2 + dim, padding[dim], padding[dim] + input.shape[2 + dim])
-    return grad_input, None, None
-
-
-def _decompositions() -> Dict[Any, Callable]:
-    table = dict(core_aten_decompositions())
-    table[aten.convolution_backward.default] = _convolution_input_backward
-    return table
-
-
-@contextlib.contextmanager
-def _tracing_for_export() -> Iterator[None]:
-    """Mark the trace as an export trace, as ``torch.export`` does.
-
-    Modules skip their eager-only input checks (which read tensor values) when
-    ``torch.compiler.is_compiling()`` is true; ``make_fx`` does not set that flag itself.
-    """
-    previous = torch.compiler._is_compiling_flag
-    torch.compiler._is_compiling_flag = True
-    try:
-        yield
-    finally:
-        torch.compiler._is_compiling_flag = previous
-
-
-def gradient_program(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor]) -> torch.fx.GraphModule:
-    """A forward-only ``GraphModule`` computing ``(*outputs, *input_gradients)`` of ``module``.
-
-    ``example`` fixes dtypes and ranks only: input shapes are traced symbolically. Parameters
-    and buffers enter the trace as real tensors, so they become graph constants with concrete
-    shapes (symbolic parameter shapes would multiply the symbolic-shape reasoning many times
-    over for no benefit).
-    """
+def gradient_function(module: nn.Module, spec: Spec) -> Callable[..., Tuple[torch.Tensor, ...]]:
+    """``(*inputs) -> (*flattened outputs, *gradients of spec.objective per differentiable
+    input)``, computed with ``torch.func.grad`` (traceable, unlike ``torch.autograd.grad``
+    inside ``functionalize``)."""
     diff_positions = [i for i, t in enumerate(spec.inputs) if t.differentiable]
 
-    def program(*inputs):
+    def program(*inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         def objective(*diff):
             full = list(inputs)
             for position, value in zip(diff_positions, diff):
@@ -109,23 +48,7 @@ def gradient_program(module: nn.Module, spec: Spec, example: Sequence[torch.Tens
             *[inputs[i] for i in diff_positions])
         return distinct_outputs((*outputs, *grads))
 
-    # No duck shaping: equal example sizes (e.g. a square image) must stay separate symbols.
-    with _tracing_for_export(), fx_config.patch(use_duck_shape=False), _frozen(module):
-        return make_fx(program, tracing_mode="symbolic", decomposition_table=_decompositions(),
-                       _allow_non_fake_inputs=True)(*example)
-
-
-@contextlib.contextmanager
-def _frozen(module: nn.Module) -> Iterator[None]:
-    """Parameters without ``requires_grad`` for the trace: only input gradients are wanted."""
-    flags = [(p, p.requires_grad) for p in module.parameters()]
-    for parameter, _ in flags:
-        parameter.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for parameter, flag in flags:
-            parameter.requires_grad_(flag)
+    return program
 
 
 # -- TorchScript ------------------------------------------------------------------------------

@@ -1,21 +1,28 @@
-"""ONNX artifacts: the dynamo exporter, dynamic axes from the spec, a full checker pass, and
-the metadata in ``metadata_props``."""
+"""ONNX artifacts: one symbolic trace (:mod:`lossport.export.tracing`), translated with the
+ONNX exporter's op translations (:mod:`lossport.export.onnx_translate`), a full checker pass,
+and the metadata in ``metadata_props``.
+
+The graph is not run through an ONNX optimizer: onnxscript's folds scalars within 1e-8 of zero
+to zero (``x + 1e-9`` -> ``x``), silently removing small eps terms. ONNX Runtime optimizes the
+graph itself when a session loads it.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import warnings
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Sequence
+from typing import Dict, Iterator, List, Mapping, Sequence, Tuple
 
 import onnx
 import torch
 from torch import nn
+from torch.export import ExportedProgram
 
-from lossport.export.gradient import gradient_program
-from lossport.flatten import FlatOutputs
+from lossport.export import onnx_translate, tracing
+from lossport.export.gradient import gradient_function
+from lossport.flatten import distinct_outputs, flatten_outputs
 from lossport.registry import Spec
 
 MIN_OPSET = 18
@@ -24,45 +31,47 @@ DEFAULT_OPSET = 18
 
 @contextlib.contextmanager
 def quiet_exporter() -> Iterator[None]:
-    """The exporter prints progress to stdout and logs warnings for optional packages
-    (e.g. torchvision ops); keep the CLI output to what lossport says."""
+    """The exporter logs warnings for optional packages (e.g. torchvision ops) and for graph
+    nodes without module metadata; keep the CLI output to what lossport says."""
     logger = logging.getLogger("torch.onnx")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
         logger.setLevel(level)
 
 
-def dynamic_shapes(spec: Spec, dynamic: Sequence[str]) -> tuple:
-    """``torch.export`` dynamic shapes: one ``Dim`` per dynamic name, shared across inputs."""
-    dims = {name: torch.export.Dim(name, min=1) for name in dynamic}
-    return tuple({axis: dims[d] for axis, d in enumerate(t.shape) if d in dims} or None
-                 for t in spec.inputs)
+def traced_program(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor], *,
+                   dynamic: Sequence[str], with_grad: bool,
+                   registry) -> Tuple[ExportedProgram, Dict[str, str]]:
+    """The program an ONNX artifact is translated from, and its symbol -> dim name map.
+
+    ``example`` fixes dtypes, ranks and the sizes of static dims; ``dynamic`` dims are symbolic.
+    """
+    if with_grad:
+        function = gradient_function(module, spec)
+    else:
+        def function(*inputs):
+            return distinct_outputs(flatten_outputs(module(*inputs)))
+    with quiet_exporter():
+        graph, axis_names = tracing.trace(function, module, spec, example, dynamic, registry)
+        return onnx_translate.exported_program(graph, module), axis_names
 
 
 def write_onnx(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor], path: Path,
                metadata: Mapping[str, str], *, dynamic: Sequence[str], opset: int,
                output_names: List[str], with_grad: bool) -> None:
-    shapes = dynamic_shapes(spec, dynamic)
-    if with_grad:
-        program = gradient_program(module, spec, example)
-    else:  # FlatOutputs.forward(*inputs): dynamic shapes go under the varargs' name
-        program, shapes = FlatOutputs(module), {"inputs": shapes}
     with quiet_exporter():
-        torch.onnx.export(
-            program, tuple(example), str(path), dynamo=True, opset_version=opset,
-            dynamic_shapes=shapes,
-            input_names=[t.name for t in spec.inputs], output_names=output_names,
-            # The exporter's graph optimizer folds scalars within 1e-8 of zero to zero
-            # (onnxscript 0.7: `x + 1e-9` -> `x`), silently removing small eps terms.
-            # ONNX Runtime optimizes the graph itself when a session loads it.
-            external_data=False, optimize=False, verbose=False,
-        )
-    model = onnx.load(str(path))
+        registry = onnx_translate.onnx_registry(opset)
+    program, axis_names = traced_program(module, spec, example, dynamic=dynamic,
+                                         with_grad=with_grad, registry=registry)
+    with quiet_exporter():
+        model = onnx_translate.to_onnx(program, registry, opset=opset,
+                                       input_names=[t.name for t in spec.inputs],
+                                       output_names=output_names, axis_names=axis_names)
     _set_metadata(model, metadata)
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(path))

@@ -1,8 +1,8 @@
 """``--localize``: name the first op of an ONNX artifact whose output diverges from PyTorch.
 
-The reference module (or its gradient program, for a ``--with-grad`` artifact) is exported
-again in memory; the dynamo exporter names every ONNX value after the node of the exported
-program that computes it, so the program's node values (run in PyTorch) and the artifact's
+The reference module (or its gradient program, for a ``--with-grad`` artifact) is traced
+again as it was for the artifact; the translation names every ONNX value after the node of the
+traced program that computes it, so the program's node values (run in PyTorch) and the artifact's
 intermediate values (ONNX Runtime, every node output exposed as a graph output) can be paired
 by name and compared in graph order. The first pair outside the tolerance is the culprit,
 which is what Polygraphy's ``debug reduce`` finds by bisection, in one run.
@@ -10,6 +10,7 @@ which is what Polygraphy's ``debug reduce`` finds by bisection, in one run.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Sequence
@@ -18,10 +19,11 @@ import numpy as np
 import onnx
 import torch
 from torch import nn
+from torch.export import ExportedProgram
 
-from lossport.export.gradient import gradient_program
+from lossport.export import onnx_translate
 from lossport.export.metadata import read_metadata
-from lossport.export.onnx_export import quiet_exporter
+from lossport.export.onnx_export import DEFAULT_OPSET, quiet_exporter, traced_program
 from lossport.registry import Spec
 from lossport.validation.compare import compare
 from lossport.validation.policy import Tolerance
@@ -46,11 +48,10 @@ class Divergence:
                 f"in graph order)")
 
 
-def _torch_values(program: nn.Module, inputs: Sequence[torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Every tensor value of the exported program's nodes, by node name."""
-    with quiet_exporter():
-        exported = torch.onnx.export(program, tuple(inputs), dynamo=True, optimize=False)
-    graph_module = exported.exported_program.module()
+def _torch_values(program: ExportedProgram, inputs: Sequence[torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Every tensor value of the traced program's nodes, by node name."""
+    arguments = [program.constants[spec.target] if spec.target is not None else next(user)
+                 for user in [iter(inputs)] for spec in program.graph_signature.input_specs]
     values: Dict[str, torch.Tensor] = {}
 
     class Recorder(torch.fx.Interpreter):
@@ -61,7 +62,7 @@ def _torch_values(program: nn.Module, inputs: Sequence[torch.Tensor]) -> Dict[st
             return result
 
     with torch.no_grad():
-        Recorder(graph_module).run(*inputs)
+        Recorder(program.graph_module).run(*arguments)
     return values
 
 
@@ -71,8 +72,11 @@ def localize(path: Path, spec: Spec, module: nn.Module, inputs: Sequence[torch.T
     ``None`` when every paired intermediate value agrees."""
     import onnxruntime as ort
 
-    with_grad = read_metadata(path).get("with_grad") == "true"
-    program = gradient_program(module, spec, inputs) if with_grad else module
+    metadata = read_metadata(path)
+    with quiet_exporter():
+        registry = onnx_translate.onnx_registry(int(metadata.get("opset", DEFAULT_OPSET)))
+    program, _ = traced_program(module, spec, inputs, dynamic=json.loads(metadata.get("dynamic_axes", "[]")),
+                                with_grad=metadata.get("with_grad") == "true", registry=registry)
     reference = _torch_values(program, inputs)
 
     model = onnx.load(str(path))

@@ -10,10 +10,13 @@ the reference.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
@@ -104,15 +107,63 @@ def _run(spec: Spec, config: Mapping[str, Any], module: nn.Module, backends: Lis
     return report
 
 
-def variant_jobs(spec: Spec, options: Options, overrides: Optional[Mapping[str, Any]] = None
-                 ) -> List[Tuple[str, Callable[[], SpecReport]]]:
-    """``(label, job)`` per variant of ``spec`` at its test config (plus ``overrides``)."""
+@dataclass(frozen=True)
+class SpecJob:
+    """Validate one registered spec at one config: a picklable job for :func:`run_jobs`."""
+
+    label: str
+    spec: str
+    kind: str
+    config: Mapping[str, Any]
+    options: Options
+
+    def __call__(self) -> SpecReport:
+        return validate_spec(registry.get_spec(self.spec, kind=self.kind), self.config,
+                             self.options, label=self.label)
+
+
+def variant_jobs(spec: Spec, options: Options) -> List[SpecJob]:
+    """One job per variant of ``spec`` at its test config."""
     jobs = []
     for variant in spec.variants:
-        config = spec.resolve_config({**spec.test_config, **variant, **(overrides or {})})
+        config = spec.resolve_config({**spec.test_config, **variant})
         label = spec.name + (f"[{','.join(f'{k}={v}' for k, v in variant.items())}]" if variant else "")
-        jobs.append((label, lambda c=config, l=label: validate_spec(spec, c, options, label=l)))
+        jobs.append(SpecJob(label, spec.name, spec.kind, config, options))
     return jobs
+
+
+def available_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _worker_threads(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def run_jobs(jobs: Sequence[Callable[[], SpecReport]], workers: int,
+             done: Callable[[SpecReport], None] = lambda report: None) -> List[SpecReport]:
+    """Run ``jobs`` (in their order in the result), in ``workers`` processes when more than one.
+
+    Each spec's export is one long single-threaded trace, so specs in parallel processes use
+    the cores better than one process's intra-op threads. Worker processes are spawned (a fork
+    of a process that has run PyTorch's thread pools is unsafe) and share the cores equally.
+    Parallel jobs must be picklable (:class:`SpecJob`): closures run in this process.
+    """
+    workers = min(workers, len(jobs))
+    if workers <= 1:
+        reports = []
+        for job in jobs:
+            reports.append(job())
+            done(reports[-1])
+        return reports
+    context = multiprocessing.get_context("spawn")
+    threads = max(1, available_cpus() // workers)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_threads,
+                             initargs=(threads,)) as pool:
+        futures = [pool.submit(job) for job in jobs]
+        for future in as_completed(futures):
+            done(future.result())
+        return [future.result() for future in futures]
 
 
 def validate_spec(spec: Spec, config: Optional[Mapping[str, Any]] = None, options: Options = Options(),
