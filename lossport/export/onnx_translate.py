@@ -17,6 +17,7 @@ place lossport uses them:
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Dict, List, Mapping, Sequence
 
 import onnx
@@ -31,8 +32,10 @@ from torch.onnx._internal.exporter import _core, _fx_passes, _ir_passes, _regist
 from torch.onnx._internal.fx.passes import type_promotion
 
 
+@functools.lru_cache(maxsize=None)
 def onnx_registry(opset: int) -> _registration.ONNXRegistry:
-    """The exporter's op translations (torchlib) for ``opset``."""
+    """The exporter's op translations (torchlib) for ``opset``; built once per process (about a
+    second each time). Not to be modified: it is shared."""
     return _registration.ONNXRegistry.from_torchlib(opset_version=opset)
 
 

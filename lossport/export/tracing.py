@@ -41,16 +41,21 @@ def _convolution_input_backward(grad_output, input, weight, bias_sizes, stride, 
                                 dilation, transposed, output_padding, groups, output_mask):
     """Input gradient of a (non-transposed) N-d convolution as a transposed convolution.
 
-    ONNX's ConvTranspose needs a static ``output_padding``, which depends on the input size.
-    Instead: the transposed convolution without padding gives the gradient of the padded input
-    (``(out - 1) * stride + dilation * (k - 1) + 1`` positions per spatial dim); it is padded at
-    the end by ``stride - 1`` zeros (trailing input positions no window reached; never more
-    than that many are missing) and sliced to ``[padding, padding + in)``. Every size stays
-    symbolic. Weight and bias gradients are not needed: parameters are graph constants.
+    With stride 1 that is the transposed convolution with the same padding: it has exactly the
+    input's size. With a larger stride, ONNX's ConvTranspose would need a static
+    ``output_padding``, which depends on the input size. Instead: the transposed convolution
+    without padding gives the gradient of the padded input (``(out - 1) * stride + dilation *
+    (k - 1) + 1`` positions per spatial dim); it is padded at the end by ``stride - 1`` zeros
+    (trailing input positions no window reached; never more than that many are missing) and
+    sliced to ``[padding, padding + in)``. Every size stays symbolic. Weight and bias gradients
+    are not needed: parameters are graph constants.
     """
     if transposed or output_mask[1] or output_mask[2]:
         return NotImplemented
     spatial = len(stride)
+    if all(step == 1 for step in stride):
+        return (aten.convolution(grad_output, weight, None, stride, padding, dilation, True,
+                                 [0] * spatial, groups), None, None)
     full = aten.convolution(grad_output, weight, None, stride, [0] * spatial, dilation, True,
                             [0] * spatial, groups)
     pads: List[int] = []
