@@ -2,7 +2,9 @@
 
 Prints, for fast and full mode at the default size (base 32, features 256, 8 heads; random
 weights):
-- export wall time to ONNX and TorchScript, with and without --with-grad (built-in check off);
+- export time to ONNX and TorchScript, with and without --with-grad, in this process (built-in
+  check off), and the wall time of the whole `lossport export tigas` command (a fresh process:
+  imports, model, export and the built-in check) for ONNX;
 - inference at batch 8, 256x256: ONNX Runtime CPU (tuned session: all graph optimisations,
   sequential execution, same thread count) vs our eager PyTorch, forward and with-grad,
   measured side by side in one run, as a ratio.
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -73,6 +77,14 @@ def main() -> None:
                     paths[fmt, grad] = path
                     print(f"{mode:4s} export {fmt:11s} with_grad={grad!s:5s} "
                           f"{time.perf_counter() - start:6.1f} s")
+            for grad in (False, True):
+                command = [sys.executable, "-m", "lossport", "export", "tigas", "--weights",
+                           "random", "--mode", mode, "--format", "onnx",
+                           "-o", str(Path(folder) / "cli.onnx")] + (["--with-grad"] if grad else [])
+                start = time.perf_counter()
+                subprocess.run(command, check=True, capture_output=True)
+                print(f"{mode:4s} `lossport export tigas --format onnx{' --with-grad' if grad else ''}` "
+                      f"{time.perf_counter() - start:6.1f} s wall (fresh process, check on)")
             feeds = {"images": images.numpy()}
             for grad in (False, True):
                 session = ort_session(paths["onnx", grad], args.threads)

@@ -11,24 +11,26 @@ place lossport uses them:
    parameters and buffers where they are one, and the graph gets an export signature;
 2. the exporter's explicit type promotion is inserted (re-running only the nodes it changes:
    the exporter's pass re-runs every node on fake tensors, which costs as much as the trace);
-3. the program is translated, converted to the requested opset, and inputs, outputs and
-   dynamic axes are given the spec's names.
+3. the program is translated and converted to the requested opset; inputs, outputs and
+   dynamic axes get the spec's names.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any, Dict, List, Mapping, Sequence
 
 import onnx
 import torch
+from onnxscript import ir
 from torch._dispatch.python import enable_python_dispatcher
 from torch._guards import detect_fake_mode
 from torch.export import graph_signature as signature
 from torch.export.exported_program import ExportedProgram, ModuleCallEntry
 from torch.fx import traceback as fx_traceback
 from torch.onnx._internal._lazy_import import onnxscript_apis
-from torch.onnx._internal.exporter import _core, _fx_passes, _ir_passes, _registration
+from torch.onnx._internal.exporter import _core, _fx_passes, _registration
 from torch.onnx._internal.fx.passes import type_promotion
 
 
@@ -113,7 +115,24 @@ def to_onnx(program: ExportedProgram, registry: _registration.ONNXRegistry, *, o
     (``axis_names``: symbol name -> dim name)."""
     model = _core._exported_program_to_onnx_program(program, registry=registry).model
     model = onnxscript_apis.convert_version(model, opset)
-    _ir_passes.rename_inputs(model, list(input_names))
-    _ir_passes.rename_outputs(model, list(output_names))
-    _ir_passes.rename_axis(model, dict(axis_names))
-    return _core.ir.serde.serialize_model(model)
+    for value, name in (*zip(model.graph.inputs, input_names), *zip(model.graph.outputs, output_names)):
+        value.name = name
+    _name_axes(model, axis_names)
+    return ir.serde.serialize_model(model)
+
+
+def _name_axes(model: ir.Model, axis_names: Mapping[str, str]) -> None:
+    """Replace symbol names in every value's shape, alone (``s0`` -> ``batch``) or inside an
+    expression (``2*s1`` -> ``2*height``)."""
+    if not axis_names:
+        return
+    pattern = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, axis_names)) + r")(?!\w)")
+    values = [*model.graph.inputs, *(output for node in ir.traversal.RecursiveGraphIterator(model.graph)
+                                    for output in node.outputs)]
+    for value in values:
+        if value.shape is None:
+            continue
+        dims = [pattern.sub(lambda m: axis_names[m.group(1)], dim.value)
+                if isinstance(dim, ir.SymbolicDim) and isinstance(dim.value, str) else dim
+                for dim in value.shape]
+        value.shape = ir.Shape(dims)
