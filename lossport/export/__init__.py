@@ -12,7 +12,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
 
 from torch import nn
 
@@ -23,10 +23,9 @@ from lossport.export.metadata import build_metadata
 from lossport.export.onnx_export import DEFAULT_OPSET, MIN_OPSET, write_onnx
 from lossport.export.torchscript import write_torchscript
 from lossport.registry import Spec
-from lossport.validation.backends import artifact_backends, reference_backend
-from lossport.validation.cases import check_cases
-from lossport.validation.policy import tolerance_for
-from lossport.validation.runner import CaseResult, run_case
+
+if TYPE_CHECKING:
+    from lossport.validation.runner import CaseResult
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 EXPORT_SEED = 0
@@ -119,6 +118,12 @@ def export_artifact(spec: Spec, *, fmt: str, path: Optional[Path] = None,
 
 def _check(spec: Spec, config: Mapping[str, Any], module: nn.Module, artifact: Path,
            dynamic: Sequence[str]) -> List[CaseResult]:
+    # Imported here: lossport.validation imports this package (it runs exported artifacts).
+    from lossport.validation.backends import artifact_backends, reference_backend
+    from lossport.validation.cases import check_cases
+    from lossport.validation.policy import tolerance_for
+    from lossport.validation.runner import run_case
+
     reference = reference_backend(module, spec)
     tolerance = tolerance_for(spec.tolerance)
     results = [run_case(spec, reference, backend, case, tolerance)
