@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from lossport import registry
 from lossport.cli import main
 from lossport.errors import ConfigError, ExportError
-from lossport.export import export_artifact, select_dynamic
+from lossport.export import export_artifact, select_dynamic, tracing
 from lossport.export.manifest import export_many
 from lossport.export.metadata import read_metadata
 
@@ -226,3 +226,26 @@ def test_small_eps_constants_survive_export(tmp_path):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (value,) = session.run(None, {"x": np.zeros(3, np.float32)})
     assert np.isfinite(value) and value == pytest.approx(np.log(1e-9), rel=1e-6)
+
+
+@pytest.mark.parametrize("conv", [
+    torch.nn.Conv2d(4, 6, 3, padding=1),
+    torch.nn.Conv2d(4, 6, 3, padding=3, dilation=2, groups=2),
+    torch.nn.Conv1d(3, 5, 4, padding=0),
+    torch.nn.Conv2d(4, 6, (3, 5), stride=2, padding=(1, 2)),
+    torch.nn.Conv2d(4, 4, 3, stride=(1, 2), padding=1, groups=4),
+    torch.nn.Conv2d(2, 3, 1, padding=2),  # padding beyond the kernel: transposed form
+], ids=["same", "dilated-grouped", "1d-valid", "strided", "depthwise-strided", "over-padded"])
+def test_convolution_input_gradient_decomposition_matches_autograd(conv):
+    conv = conv.double()
+    spatial = (9, 14)[: conv.weight.dim() - 2]
+    images = torch.randn(2, conv.in_channels, *spatial, dtype=torch.float64, requires_grad=True)
+    output = conv(images)
+    grad_output = torch.randn_like(output)
+    (expected,) = torch.autograd.grad(output, images, grad_output)
+    got, *_ = tracing._convolution_input_backward(
+        grad_output, images.detach(), conv.weight.detach(), None, list(conv.stride),
+        list(conv.padding), list(conv.dilation), False, [0] * len(spatial), conv.groups,
+        [True, False, False])
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)

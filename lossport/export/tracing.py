@@ -39,22 +39,34 @@ aten = torch.ops.aten
 
 def _convolution_input_backward(grad_output, input, weight, bias_sizes, stride, padding,
                                 dilation, transposed, output_padding, groups, output_mask):
-    """Input gradient of a (non-transposed) N-d convolution as a transposed convolution.
+    """Input gradient of a (non-transposed) N-d convolution, as a convolution where it can be.
 
-    With stride 1 that is the transposed convolution with the same padding: it has exactly the
-    input's size. With a larger stride, ONNX's ConvTranspose would need a static
-    ``output_padding``, which depends on the input size. Instead: the transposed convolution
+    Stride 1: the input gradient is the convolution of ``grad_output`` with the kernel flipped
+    in space and with input/output channels swapped (per group), padded by
+    ``dilation * (k - 1) - padding``; its output has exactly the input's size. (As a plain
+    convolution it runs on the runtimes' fastest kernels; the kernel is a graph constant, so
+    the flip is folded when a session loads the graph.)
+
+    Larger strides: a transposed convolution, which in ONNX would need a static
+    ``output_padding`` that depends on the input size. Instead, the transposed convolution
     without padding gives the gradient of the padded input (``(out - 1) * stride + dilation *
     (k - 1) + 1`` positions per spatial dim); it is padded at the end by ``stride - 1`` zeros
     (trailing input positions no window reached; never more than that many are missing) and
-    sliced to ``[padding, padding + in)``. Every size stays symbolic. Weight and bias gradients
-    are not needed: parameters are graph constants.
+    sliced to ``[padding, padding + in)``. Every size stays symbolic.
+
+    Weight and bias gradients are not needed: parameters are graph constants.
     """
     if transposed or output_mask[1] or output_mask[2]:
         return NotImplemented
     spatial = len(stride)
-    if all(step == 1 for step in stride):
-        return (aten.convolution(grad_output, weight, None, stride, padding, dilation, True,
+    kernel = weight.shape[2:]
+    full_padding = [d * (k - 1) - p for d, k, p in zip(dilation, kernel, padding)]
+    if all(step == 1 for step in stride) and min(full_padding) >= 0:
+        out_per_group, in_per_group = weight.shape[0] // groups, weight.shape[1]
+        swapped = weight.reshape(groups, out_per_group, in_per_group, *kernel).transpose(1, 2)
+        swapped = swapped.reshape(groups * in_per_group, out_per_group, *kernel)
+        flipped = aten.flip(swapped, list(range(2, 2 + spatial)))
+        return (aten.convolution(grad_output, flipped, None, stride, full_padding, dilation, False,
                                  [0] * spatial, groups), None, None)
     full = aten.convolution(grad_output, weight, None, stride, [0] * spatial, dilation, True,
                             [0] * spatial, groups)
