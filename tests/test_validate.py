@@ -152,6 +152,9 @@ def test_cli_validate_reports_and_exit_codes(tmp_path):
     assert "rmse" in result.output and "pass" in result.output
     data = json.loads(json_path.read_text())
     assert data["seed"] == 5 and data["passed"]
+    assert "export + run" in result.output
+    seconds = data["specs"][0]["seconds"]
+    assert set(seconds) == {"export", "run"} and min(seconds.values()) > 0
     comparisons = data["specs"][0]["results"][0]["comparisons"]
     assert {"max_abs", "max_rel", "atol", "rtol", "passed"} <= set(comparisons[0])
     suites = ET.parse(junit_path).getroot()

@@ -24,15 +24,21 @@ def _cell(report: SpecReport, backend: str) -> str:
     return f"{status} {worst_abs:.1e}"
 
 
+def _time(report: SpecReport) -> str:
+    """Wall time of the spec's artifact exports and of running and comparing every backend."""
+    return f"{report.seconds.get('export', 0.0):.1f} + {report.seconds.get('run', 0.0):.1f} s"
+
+
 def table(reports: Sequence[SpecReport]) -> str:
-    """spec x backend: pass/fail/skip with the worst abs error over every case and output."""
+    """spec x backend: pass/fail/skip with the worst abs error over every case and output, and
+    the time taken (exports + runs)."""
     seen = {r.backend for report in reports for r in report.results}
     seen |= {b for report in reports for b in report.skipped}
     backends = [b for b in BACKEND_ORDER if b in seen] + sorted(seen - set(BACKEND_ORDER))
-    header = ["spec"] + list(backends)
+    header = ["spec"] + list(backends) + ["export + run"]
     rows: List[List[str]] = []
     for report in reports:
-        rows.append([report.spec] + [_cell(report, backend) for backend in backends])
+        rows.append([report.spec] + [_cell(report, backend) for backend in backends] + [_time(report)])
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]

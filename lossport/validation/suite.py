@@ -13,6 +13,7 @@ import json
 import multiprocessing
 import os
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ class SpecReport:
     skipped: Dict[str, str] = field(default_factory=dict)
     tolerance: Optional[Tolerance] = None
     localized: Dict[str, str] = field(default_factory=dict)
+    seconds: Dict[str, float] = field(default_factory=dict)  # "export", "run": wall time
 
     @property
     def passed(self) -> bool:
@@ -55,7 +57,7 @@ class SpecReport:
     def to_json(self) -> Dict[str, Any]:
         return {"spec": self.spec, "config": self.config, "passed": self.passed,
                 "tolerance": vars(self.tolerance) if self.tolerance else None,
-                "skipped": self.skipped, "localized": self.localized,
+                "skipped": self.skipped, "localized": self.localized, "seconds": self.seconds,
                 "results": [r.to_json() for r in self.results]}
 
 
@@ -173,9 +175,12 @@ def validate_spec(spec: Spec, config: Optional[Mapping[str, Any]] = None, option
     module = spec.instantiate(config) if module is None else module
     cases = validation_cases(spec, config, options.seed)
     with tempfile.TemporaryDirectory(prefix="lossport-validate-") as folder:
+        start = time.perf_counter()
         backends = _spec_backends(spec, config, module, Path(folder), options.backends)
+        exported = time.perf_counter()
         report = _run(spec, config, module, backends, cases, options)
     report.spec = label or spec.name
+    report.seconds = {"export": exported - start, "run": time.perf_counter() - exported}
     return report
 
 
@@ -212,5 +217,8 @@ def validate_artifact(path: Path, options: Options = Options(),
     module = (build or (lambda s, c: s.instantiate(c)))(spec, config)
     devices = [n.split("-", 1)[1] for n in options.backends if n.startswith("ort-")]
     backends = artifact_backends(Path(path), spec, devices or ("cpu",))
-    return _run(spec, config, module, backends, validation_cases(spec, config, options.seed),
-                options)
+    start = time.perf_counter()
+    report = _run(spec, config, module, backends, validation_cases(spec, config, options.seed),
+                  options)
+    report.seconds = {"export": 0.0, "run": time.perf_counter() - start}
+    return report
