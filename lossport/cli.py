@@ -29,6 +29,7 @@ from lossport.validation.suite import (BACKENDS, DEFAULT_SEED, Options, availabl
 
 EXIT_MISMATCH = 1
 EXIT_USAGE = 2
+MAX_DEFAULT_JOBS = 8
 
 
 def user_errors(command: Callable) -> Callable:
@@ -241,8 +242,10 @@ def _validate_options(command: Callable) -> Callable:
 
 
 jobs_option = click.option("--jobs", "workers", type=click.IntRange(min=1),
-                           default=available_cpus(), show_default="one per CPU",
-                           help="Specs validated at once, in parallel processes.")
+                           default=min(available_cpus(), MAX_DEFAULT_JOBS),
+                           show_default=f"one per CPU, at most {MAX_DEFAULT_JOBS}",
+                           help="Specs validated at once, in parallel processes (each holds "
+                                "its own copy of PyTorch: memory grows with it).")
 
 
 def _options(backends, seed, atol, rtol, require_cuda, localize) -> Options:
