@@ -145,6 +145,22 @@ def test_export_cli_bad_input(args, message, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_onnx_export_with_a_torch_lacking_the_exporter_modules_is_a_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    import lossport.export as export_package
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delattr(export_package, "onnx_translate", raising=False)
+    monkeypatch.setitem(sys.modules, "lossport.export.onnx_translate", None)  # import fails
+    result = CliRunner().invoke(main, ["export", "loss", "rmse", "-o", "r.onnx"])
+    assert result.exit_code == 2, result.output
+    assert "ONNX export needs the torch.onnx exporter modules of torch>=2.9" in result.output
+    assert "Traceback" not in result.output and list(tmp_path.iterdir()) == []
+    torchscript = CliRunner().invoke(main, ["export", "loss", "rmse", "--format", "torchscript"])
+    assert torchscript.exit_code == 0, torchscript.output
+
+
 def test_export_cli_unwritable_folder(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()

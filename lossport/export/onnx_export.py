@@ -13,17 +13,19 @@ import contextlib
 import logging
 import warnings
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Sequence, Tuple
 
 import onnx
 import torch
 from torch import nn
-from torch.export import ExportedProgram
 
-from lossport.export import onnx_translate, tracing
+from lossport.errors import ExportError
 from lossport.export.gradient import gradient_function
 from lossport.flatten import distinct_outputs, flatten_outputs
 from lossport.registry import Spec
+
+if TYPE_CHECKING:
+    from torch.export import ExportedProgram
 
 MIN_OPSET = 18
 DEFAULT_OPSET = 18
@@ -44,6 +46,26 @@ def quiet_exporter() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _translation() -> Tuple[Any, Any]:
+    """``(onnx_translate, tracing)``, imported on first use: they load ``torch.onnx``'s exporter
+    and ``torch._dynamo`` (seconds at start-up that no other command needs), and they use
+    ``torch.onnx`` internals that a torch outside the supported range may lack."""
+    try:
+        from lossport.export import onnx_translate, tracing
+    except (ImportError, AttributeError) as exc:
+        raise ExportError(f"ONNX export needs the torch.onnx exporter modules of torch>=2.9, which "
+                          f"torch {torch.__version__} lacks ({exc}); install a supported torch"
+                          ) from exc
+    return onnx_translate, tracing
+
+
+def onnx_registry(opset: int) -> Any:
+    """The ONNX exporter's op translations for ``opset`` (see :mod:`lossport.export.onnx_translate`)."""
+    onnx_translate, _ = _translation()
+    with quiet_exporter():
+        return onnx_translate.onnx_registry(opset)
+
+
 def traced_program(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor], *,
                    dynamic: Sequence[str], with_grad: bool,
                    registry) -> Tuple[ExportedProgram, Dict[str, str]]:
@@ -51,6 +73,7 @@ def traced_program(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor
 
     ``example`` fixes dtypes, ranks and the sizes of static dims; ``dynamic`` dims are symbolic.
     """
+    onnx_translate, tracing = _translation()
     if with_grad:
         function = gradient_function(module, spec)
     else:
@@ -64,8 +87,8 @@ def traced_program(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor
 def write_onnx(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor], path: Path,
                metadata: Mapping[str, str], *, dynamic: Sequence[str], opset: int,
                output_names: List[str], with_grad: bool) -> None:
-    with quiet_exporter():
-        registry = onnx_translate.onnx_registry(opset)
+    onnx_translate, _ = _translation()
+    registry = onnx_registry(opset)
     program, axis_names = traced_program(module, spec, example, dynamic=dynamic,
                                          with_grad=with_grad, registry=registry)
     with quiet_exporter():

@@ -13,20 +13,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Optional, Sequence
 
 import numpy as np
 import onnx
 import torch
 from torch import nn
-from torch.export import ExportedProgram
 
-from lossport.export import onnx_translate
 from lossport.export.metadata import read_metadata
-from lossport.export.onnx_export import DEFAULT_OPSET, quiet_exporter, traced_program
+from lossport.export.onnx_export import DEFAULT_OPSET, onnx_registry, traced_program
 from lossport.registry import Spec
 from lossport.validation.compare import compare
 from lossport.validation.policy import Tolerance
+
+if TYPE_CHECKING:
+    from torch.export import ExportedProgram
 
 _ONNX_TYPES = {torch.float32: onnx.TensorProto.FLOAT, torch.float64: onnx.TensorProto.DOUBLE,
                torch.int64: onnx.TensorProto.INT64, torch.bool: onnx.TensorProto.BOOL}
@@ -73,8 +74,7 @@ def localize(path: Path, spec: Spec, module: nn.Module, inputs: Sequence[torch.T
     import onnxruntime as ort
 
     metadata = read_metadata(path)
-    with quiet_exporter():
-        registry = onnx_translate.onnx_registry(int(metadata.get("opset", DEFAULT_OPSET)))
+    registry = onnx_registry(int(metadata.get("opset", DEFAULT_OPSET)))
     program, _ = traced_program(module, spec, inputs, dynamic=json.loads(metadata.get("dynamic_axes", "[]")),
                                 with_grad=metadata.get("with_grad") == "true", registry=registry)
     reference = _torch_values(program, inputs)

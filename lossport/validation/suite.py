@@ -27,8 +27,14 @@ from lossport.errors import ArtifactError, ConfigError
 from lossport.export import export_artifact
 from lossport.export.metadata import read_metadata
 from lossport.registry import Spec
-from lossport.validation.backends import (Backend, EagerBackend, OrtBackend, TorchScriptBackend,
-                                          artifact_backends, reference_backend)
+from lossport.validation.backends import (
+    Backend,
+    EagerBackend,
+    OrtBackend,
+    TorchScriptBackend,
+    artifact_backends,
+    reference_backend,
+)
 from lossport.validation.cases import Case, validation_cases
 from lossport.validation.localize import localize
 from lossport.validation.policy import Tolerance, tolerance_for
