@@ -35,13 +35,3 @@ def distinct_outputs(outputs: Tuple[torch.Tensor, ...]) -> Tuple[torch.Tensor, .
         seen.append(tensor)
     return tuple(result)
 
-
-class FlatOutputs(torch.nn.Module):
-    """Wraps a module so that it returns its flattened, distinct outputs (for export)."""
-
-    def __init__(self, module: torch.nn.Module) -> None:
-        super().__init__()
-        self.module = module
-
-    def forward(self, *inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        return distinct_outputs(flatten_outputs(self.module(*inputs)))
