@@ -186,7 +186,8 @@ def _expand_symbolic_numel(graph: torch.fx.GraphModule) -> None:
     translation: rewrite it as the product of ``x``'s sizes."""
     for node in [n for n in graph.graph.nodes if n.target is aten.sym_numel.default]:
         tensor = node.args[0]
-        product: Any = 1
+        product: Any = None
+        value: Any = 1
         with graph.graph.inserting_before(node):
             for dim, size in enumerate(tensor.meta["val"].shape):
                 if isinstance(size, torch.SymInt):
@@ -194,12 +195,12 @@ def _expand_symbolic_numel(graph: torch.fx.GraphModule) -> None:
                     factor.meta["val"] = size
                 else:
                     factor = int(size)
-                if isinstance(product, int) and product == 1:
+                value = value * size
+                if product is None:
                     product = factor
-                    continue
-                value = (product.meta["val"] if isinstance(product, torch.fx.Node) else product) * size
-                product = graph.graph.call_function(operator.mul, (product, factor))
-                product.meta["val"] = value
+                else:
+                    product = graph.graph.call_function(operator.mul, (product, factor))
+                    product.meta["val"] = value
         node.replace_all_uses_with(product)
         graph.graph.erase_node(node)
     graph.recompile()

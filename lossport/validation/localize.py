@@ -19,6 +19,7 @@ import numpy as np
 import onnx
 import torch
 from torch import nn
+from torch.export.graph_signature import InputKind
 
 from lossport.export.metadata import read_metadata
 from lossport.export.onnx_export import DEFAULT_OPSET, onnx_registry, traced_program
@@ -51,8 +52,9 @@ class Divergence:
 
 def _torch_values(program: ExportedProgram, inputs: Sequence[torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Every tensor value of the traced program's nodes, by node name."""
-    arguments = [program.constants[spec.target] if spec.target is not None else next(user)
-                 for user in [iter(inputs)] for spec in program.graph_signature.input_specs]
+    user_inputs = iter(inputs)
+    arguments = [next(user_inputs) if spec.kind is InputKind.USER_INPUT else program.constants[spec.target]
+                 for spec in program.graph_signature.input_specs]
     values: Dict[str, torch.Tensor] = {}
 
     class Recorder(torch.fx.Interpreter):
