@@ -75,8 +75,7 @@ def exported_program(graph: torch.fx.GraphModule, module: torch.nn.Module) -> Ex
     output_specs = [signature.OutputSpec(signature.OutputKind.USER_OUTPUT,
                                          signature.TensorArgument(node.name), None)
                     for node in output.args[0]]
-    graph.recompile()
-    _insert_type_promotion(graph)
+    _insert_type_promotion(graph)  # recompiles the graph's code
     graph = _fx_passes.remove_assertion_nodes(graph)
     return ExportedProgram(root=graph, graph=graph.graph,
                            graph_signature=signature.ExportGraphSignature(input_specs, output_specs),
