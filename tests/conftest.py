@@ -7,17 +7,14 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))  # makes tests/loss_cases importable
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-FIXTURES = SHARED / "fixtures" / "tigas"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tigas"  # provenance: fixtures/README.md
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture
 def tigas_fixtures() -> Path:
-    """The upstream-made TIGAS fixtures in ../shared (skips only where ../shared is absent)."""
-    if not SHARED.is_dir():
-        pytest.skip(f"../shared is absent ({SHARED}); the TIGAS fixtures live there")
+    """The upstream-made TIGAS fixtures (tests/fixtures/tigas)."""
     return FIXTURES
 
 
