@@ -41,3 +41,11 @@ class ArtifactError(LossportError):
 
 class ImageError(LossportError):
     """An image file could not be read or converted."""
+
+
+def brief_reason(exc: BaseException) -> str:
+    """``"ErrorType: first sentence of the message"``, for wrapping a third-party error (torch's
+    and ONNX Runtime's messages run for paragraphs)."""
+    text = str(exc).strip()
+    first = text.splitlines()[0].split(". ")[0].rstrip(".,") if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -19,11 +19,10 @@ def tigas_fixtures() -> Path:
 
 
 @pytest.fixture
-def tiny_spec(monkeypatch):
+def tiny_spec():
     """The test-only tiny scorer, registered for the duration of one test."""
-    from lossport import registry
+    from lossport import catalog
     from tiny_model import TINY
 
-    registry.all_specs()  # load the real registry first
-    monkeypatch.setitem(registry._SPECS, TINY.name, TINY)
-    return TINY
+    with catalog.registered(TINY):
+        yield TINY

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossport.domains import Interval
-from lossport.registry import Spec, TensorSpec
+from lossport.spec.domains import Interval
+from lossport.spec import Spec, TensorSpec
 
 
 class TinyScorer(nn.Module):
@@ -41,7 +41,7 @@ TINY = Spec(
     inputs=(TensorSpec("images", ("batch", 3, "height", "width"), Interval(0, 1), differentiable=True),),
     outputs=("score",),
     shapes=({"batch": 2, "height": 16, "width": 16}, {"batch": 3, "height": 20, "width": 13}),
-    seed="test",
+    source="test",
     summary="test-only tiny scorer",
     objective=one_minus_mean,
 )

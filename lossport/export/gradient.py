@@ -2,7 +2,7 @@
 
 ONNX cannot express autograd, so for ONNX the forward *and* backward pass are traced into one
 forward-only graph: :func:`gradient_function` computes outputs and input gradients with
-``torch.func.grad``, and :mod:`lossport.export.tracing` traces it into aten ops (backward ops
+``torch.func.grad``, and :mod:`lossport.export.onnx.tracing` traces it into aten ops (backward ops
 decomposed into forward ops), with symbolic shapes and the parameters as constants.
 
 For TorchScript, :func:`torchscript_gradient_module` wraps the module in a scripted module that
@@ -20,8 +20,8 @@ from typing import Any, Callable, List, Sequence, Tuple
 import torch
 from torch import nn
 
-from lossport.flatten import distinct_outputs, flatten_outputs
-from lossport.registry import Spec
+from lossport.spec.flatten import distinct_outputs, flatten_outputs
+from lossport.spec import Spec
 
 
 def gradient_names(spec: Spec) -> List[str]:

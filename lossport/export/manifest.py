@@ -8,15 +8,15 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from lossport import __version__
 from lossport.errors import ExportError, LossportError
-from lossport.export import ExportResult, default_path, export_artifact
-from lossport.export.atomic import atomic_path
-from lossport.registry import Spec
+from lossport.export.exporter import ExportResult, Verify, default_path, export_artifact
+from lossport.io.atomic import atomic_path
+from lossport.spec import Spec
 
 MANIFEST = "manifest.json"
 
 
 def export_many(specs: Sequence[Spec], folder: Path, *, formats: Sequence[str], with_grad: bool,
-                check: bool = True,
+                verify: Optional[Verify] = None,
                 progress: Optional[Callable[[ExportResult], None]] = None
                 ) -> Tuple[Path, List[Tuple[str, str]]]:
     """Export every spec in every format (and its gradient variant where differentiable, with
@@ -35,7 +35,7 @@ def export_many(specs: Sequence[Spec], folder: Path, *, formats: Sequence[str], 
         try:
             for fmt in formats:
                 for grad in variants:
-                    result = export_artifact(spec, fmt=fmt, with_grad=grad, check=check,
+                    result = export_artifact(spec, fmt=fmt, with_grad=grad, verify=verify,
                                              path=folder / default_path(spec, fmt, grad))
                     files.append({"file": result.path.name, "format": fmt, "with_grad": grad,
                                   "sha256": result.sha256, "outputs": result.outputs,

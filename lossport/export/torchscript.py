@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from lossport.export.gradient import torchscript_gradient_module
-from lossport.registry import Spec
+from lossport.spec import Spec
 
 
 @contextlib.contextmanager
@@ -34,8 +34,3 @@ def write_torchscript(module: nn.Module, spec: Spec, example: Sequence[torch.Ten
         else:
             scripted = torch.jit.script(module)
         torch.jit.save(scripted, str(path), _extra_files=dict(metadata))
-
-
-def load_torchscript(path: Path) -> torch.jit.ScriptModule:
-    with quiet_torchscript():
-        return torch.jit.load(str(path), map_location="cpu")

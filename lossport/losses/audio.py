@@ -14,11 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossport import checks
-from lossport.domains import Real
+from lossport.spec import checks
+from lossport.spec.domains import Real
 from lossport.errors import ConfigError, InvalidInputError
 from lossport.losses._reduce import REDUCTIONS, reduce_loss, safe_mean
-from lossport.registry import Spec, TensorSpec, register
+from lossport.spec import Spec, TensorSpec, register
 
 __all__ = [
     "MelSpectrogramLoss",
@@ -83,7 +83,7 @@ register(Spec(
     inputs=_WAVE_INPUTS,
     outputs=("loss",),
     shapes=_WAVE_SHAPES,
-    seed="003",
+    source="loss-library catalog",
     summary="sqrt(mean((p - t)^2) + eps) over all elements; eps keeps the gradient finite at p == t",
     peer="torchmetrics.functional.mean_squared_error(squared=False)",
     edge_cases=_rmse_edges,
@@ -468,7 +468,7 @@ register(Spec(
     inputs=_WAVE_INPUTS,
     outputs=("loss",),
     shapes=_WAVE_SHAPES,
-    seed="003",
+    source="loss-library catalog",
     summary="-10 log10((|t|^2 + eps) / (|t - p|^2 + eps)) per waveform (eps as torchmetrics' "
             "machine epsilon), batch mean",
     peer="torchmetrics.functional.audio.signal_noise_ratio (negated)",
@@ -480,7 +480,7 @@ register(Spec(
     inputs=_WAVE_INPUTS,
     outputs=("loss",),
     shapes=_WAVE_SHAPES,
-    seed="003",
+    source="loss-library catalog",
     summary="negative scale-invariant SDR in dB, zero-mean by default, eps as torchmetrics' "
             "machine epsilon, batch mean",
     peer="torchmetrics.functional.audio.scale_invariant_signal_distortion_ratio (negated)",
@@ -492,7 +492,7 @@ register(Spec(
     inputs=_WAVE_INPUTS,
     outputs=("loss",),
     shapes=({"batch": 2, "time": 2048}, {"batch": 3, "time": 1500}, {"batch": 1, "time": 4000}),
-    seed="003",
+    source="loss-library catalog",
     summary="mean |log(clamp(mel(p), eps)) - log(clamp(mel(t), eps))| over bands and frames "
             "(Hann STFT, center/reflect, Slaney mel as librosa), optional multi-resolution, "
             "batch mean",

@@ -15,11 +15,11 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-from lossport import checks
-from lossport.domains import BoxesXYXY
+from lossport.spec import checks
+from lossport.spec.domains import BoxesXYXY
 from lossport.errors import ConfigError, InvalidInputError
 from lossport.losses._reduce import REDUCTIONS, weighted_reduce
-from lossport.registry import Spec, TensorSpec, register
+from lossport.spec import Spec, TensorSpec, register
 
 __all__ = [
     "BOX_FORMATS", "BOX_LOSSES", "CIoULoss", "DIoULoss", "GIoULoss", "aligned_box_iou",
@@ -324,7 +324,7 @@ for _name, _build, _formula, _peer, _exact in _BOX_SPECS:
         ),
         outputs=("loss",),
         shapes=({"boxes": 5}, {"boxes": 3}, {"boxes": 1}),
-        seed="003, 004",
+        source="loss-library catalog; AutoTimm loss guide",
         summary=f"{_formula} on aligned boxes [..., 4] (box_format xyxy|xywh|cxcywh); optional "
                 f"per-box weights, weighted mean sum(w l)/max(sum(w), eps); empty input -> 0",
         peer=_peer,

@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossport import checks
-from lossport.domains import Binary, ClassIndex, Real
+from lossport.spec import checks
+from lossport.spec.domains import Binary, ClassIndex, Real
 from lossport.errors import ConfigError, InvalidInputError
 from lossport.losses._reduce import REDUCTIONS, masked_mean, reduce_loss
-from lossport.registry import Spec, TensorSpec, register
+from lossport.spec import Spec, TensorSpec, register
 
 __all__ = [
     "binary_cross_entropy_with_logits", "CrossEntropyLoss", "FocalLoss", "MTPLoss", "SoftmaxFocalLoss", "cross_entropy_loss",
@@ -454,7 +454,7 @@ register(Spec(
     ),
     outputs=("loss",),
     shapes=({"batch": 6, "classes": 5}, {"batch": 3, "classes": 2}, {"batch": 1, "classes": 7}),
-    seed="003",
+    source="loss-library catalog",
     summary="softmax CE on class dim 1 (class_dim_last for [B, T, V]), torch's label smoothing "
             "and class weights; mean over non-ignored, all ignored -> 0",
     peer="torch.nn.functional.cross_entropy",
@@ -481,7 +481,7 @@ register(Spec(
     ),
     outputs=("loss",),
     shapes=({"batch": 4, "classes": 3}, {"batch": 2, "classes": 5}, {"batch": 1, "classes": 1}),
-    seed="003, 004",
+    source="loss-library catalog; AutoTimm loss guide",
     summary="sigmoid focal (RetinaNet), alpha < 0 disables alpha; float targets = binary/"
             "multi-label (this spec); int64 class indices = one-vs-all, negatives ignored, "
             "sum over classes, mean over valid samples",
@@ -510,7 +510,7 @@ register(Spec(
     outputs=("loss",),
     shapes=({"batch": 3, "classes": 4, "length": 5}, {"batch": 2, "classes": 2, "length": 3},
             {"batch": 1, "classes": 6, "length": 1}),
-    seed="003",
+    source="loss-library catalog",
     summary="-alpha[y] (1 - p_y)^gamma log p_y on log_softmax over dim 1, optional per-class "
             "alpha; mean over non-ignored, all ignored -> 0",
     peer="kornia.losses.focal_loss (sum / non-ignored count)",
@@ -540,7 +540,7 @@ register(Spec(
     outputs=("loss",),
     shapes=({"batch": 2, "time": 6, "vocab": 5}, {"batch": 3, "time": 2, "vocab": 4},
             {"batch": 1, "time": 9, "vocab": 3}),
-    seed="003",
+    source="loss-library catalog",
     summary="DeepSeek-V3 MTP: CE(logits, labels) + lambda/D sum_k CE(head k at t, labels[t + k]); "
             "the last k positions of head k ignored; heads stacked [D, B, T, V] or a list",
     edge_cases=_mtp_edges,

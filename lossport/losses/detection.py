@@ -17,13 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossport import checks
-from lossport.domains import Binary, BoxesXYXY, ClassIndex, Domain, Interval, Real
+from lossport.spec import checks
+from lossport.spec.domains import Binary, BoxesXYXY, ClassIndex, Domain, Interval, Real
 from lossport.errors import ConfigError, InvalidInputError
 from lossport.losses._reduce import REDUCTIONS, masked_mean, reduce_loss, weighted_reduce
 from lossport.losses.boxes import box_iou_loss, box_to_xyxy, check_box_options, check_boxes
 from lossport.losses.classification import binary_cross_entropy_with_logits, sigmoid_focal_loss
-from lossport.registry import Spec, TensorSpec, register
+from lossport.spec import Spec, TensorSpec, register
 
 __all__ = [
     "CenterNetLoss", "CenternessLoss", "DFLoss", "DetectionLoss", "FCOSLoss", "VarifocalLoss",
@@ -655,7 +655,7 @@ register(Spec(
     outputs=("loss",),
     shapes=({"batch": 2, "anchors": 5, "classes": 3}, {"batch": 3, "anchors": 2, "classes": 4},
             {"batch": 1, "anchors": 1, "classes": 1}),
-    seed="003",
+    source="loss-library catalog",
     summary="VFL: (alpha sigmoid(p)^gamma (1 - label) + q label) * BCE_with_logits(p, q); "
             "ultralytics' reduction mean over dim 1, sum over the rest",
     peer="ultralytics.utils.loss.VarifocalLoss",
@@ -683,7 +683,7 @@ register(Spec(
     ),
     outputs=("loss",),
     shapes=({"locations": 6}, {"locations": 3}, {"locations": 1}),
-    seed="004",
+    source="AutoTimm loss guide",
     summary="BCE-with-logits on centerness targets in [0, 1]; optional weights, weighted mean "
             "sum(w l)/max(sum(w), 1e-7)",
     peer="torch.nn.functional.binary_cross_entropy_with_logits",
@@ -733,7 +733,7 @@ register(Spec(
     outputs=("cls_loss", "reg_loss", "centerness_loss", "total_loss"),
     shapes=({"batch": 2, "locations": 6}, {"batch": 1, "locations": 9},
             {"batch": 3, "locations": 1}),
-    seed="004",
+    source="AutoTimm loss guide",
     summary="FCOS on locations flattened over levels (or per-level lists): focal over all / "
             "num_pos, GIoU of LTRB boxes on positives / num_pos, centerness BCE on positives / "
             "num_pos; -1 = background",
@@ -767,7 +767,7 @@ register(Spec(
     ),
     outputs=("loss",),
     shapes=({"boxes": 3}, {"boxes": 2}, {"boxes": 1}),
-    seed="003",
+    source="loss-library catalog",
     summary="GFL distribution focal: CE to the two bins around clamp(t, 0, reg_max - 1.01), "
             "weighted by distance; mean over sides and boxes; pred [N, 4, R] or [N*4, R]",
     peer="ultralytics.utils.loss.DFLoss",
@@ -835,7 +835,7 @@ register(Spec(
     shapes=({"batch": 3, "classes": 4, "height": 5, "width": 6, "objects": 7},
             {"batch": 1, "classes": 2, "height": 3, "width": 3, "objects": 2},
             {"batch": 3, "classes": 1, "height": 2, "width": 6, "objects": 1}),
-    seed="003",
+    source="loss-library catalog",
     summary="CenterNet: penalty-reduced focal on sigmoid heatmap (alpha 2, beta 4, / max(#centres,"
             " 1)) + masked L1 of wh and offsets gathered at object indices",
     sampler=_centernet_sampler,
@@ -878,7 +878,7 @@ register(Spec(
     outputs=("cls_loss", "box_loss", "total_loss"),
     shapes=({"batch": 2, "anchors": 5, "classes": 3}, {"batch": 1, "anchors": 3, "classes": 2},
             {"batch": 3, "anchors": 2, "classes": 1}),
-    seed="003",
+    source="loss-library catalog",
     summary="cls_weight * focal over all rows / num_pos + box_weight * (1 - GIoU|DIoU|CIoU) on "
             "matched rows / num_pos; cls_targets -1 = unmatched",
     edge_cases=_detection_edges,

@@ -12,12 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossport import checks
-from lossport.domains import ClassIndex, Real
+from lossport.spec import checks
+from lossport.spec.domains import ClassIndex, Real
 from lossport.errors import ConfigError, InvalidInputError
 from lossport.losses._reduce import safe_mean
 from lossport.losses.classification import cross_entropy_loss
-from lossport.registry import Spec, TensorSpec, register
+from lossport.spec import Spec, TensorSpec, register
 
 __all__ = ["DistillationLoss", "LwFLoss", "distillation_loss", "kd_loss", "lwf_loss"]
 
@@ -166,7 +166,7 @@ register(Spec(
     ),
     outputs=("loss",),
     shapes=({"batch": 4, "classes": 5}, {"batch": 2, "classes": 3}, {"batch": 1, "classes": 8}),
-    seed="003",
+    source="loss-library catalog",
     summary="alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) (batchmean) + (1 - alpha) * "
             "CE(s, y); without hard targets the T^2-scaled KL alone",
     peer="torch.nn.KLDivLoss(reduction='batchmean') * T^2 + torch.nn.functional.cross_entropy",
@@ -195,7 +195,7 @@ register(Spec(
     shapes=({"batch": 4, "classes": 5, "old_classes": 3},
             {"batch": 2, "classes": 4, "old_classes": 2},
             {"batch": 1, "classes": 6, "old_classes": 6}),
-    seed="003",
+    source="loss-library catalog",
     summary="alpha * T^2 * KL(softmax(old/T) || softmax(new[:, :C_old]/T)) (batchmean) + "
             "(1 - alpha) * CE(new, targets)",
     edge_cases=_lwf_edges,

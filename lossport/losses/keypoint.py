@@ -11,11 +11,11 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from lossport import checks
-from lossport.domains import Binary, Interval, Real
+from lossport.spec import checks
+from lossport.spec.domains import Binary, Interval, Real
 from lossport.errors import ConfigError, InvalidInputError
 from lossport.losses._reduce import REDUCTIONS, reduce_loss, safe_mean
-from lossport.registry import Spec, TensorSpec, register
+from lossport.spec import Spec, TensorSpec, register
 
 __all__ = ["COCO_KEYPOINT_SIGMAS", "HeatmapLoss", "KeypointLoss", "heatmap_loss",
            "keypoint_loss"]
@@ -174,7 +174,7 @@ register(Spec(
     outputs=("loss",),
     shapes=({"objects": 3}, {"objects": 5}, {"objects": 1}),
     config={"sigmas": list(COCO_KEYPOINT_SIGMAS)},
-    seed="003",
+    source="loss-library catalog",
     summary="YOLO-pose OKS loss: mean of K/max(visible, 1e-9) * (1 - exp(-d^2 / ((2 sigma)^2 "
             "max(area, 1e-9) 2))) * mask; 17 COCO sigmas (K follows the sigmas)",
     peer="ultralytics.utils.loss.KeypointLoss (formula transcribed in the tests)",
@@ -207,7 +207,7 @@ register(Spec(
     shapes=({"batch": 2, "joints": 3, "height": 5, "width": 4},
             {"batch": 3, "joints": 2, "height": 3, "width": 6},
             {"batch": 1, "joints": 4, "height": 2, "width": 2}),
-    seed="003",
+    source="loss-library catalog",
     summary="MSE of [B, K, H, W] heatmaps, both multiplied by per-joint weights [B, K] "
             "(mmpose KeypointMSELoss), mean over all pixels",
     peer="torch.nn.functional.mse_loss(pred * w, target * w) (mmpose's formula)",

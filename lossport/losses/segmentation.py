@@ -19,14 +19,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossport import checks
-from lossport.domains import Binary, ClassIndex, Real
+from lossport.spec import checks
+from lossport.spec.domains import Binary, ClassIndex, Real
 from lossport.errors import ConfigError
 from lossport.losses._reduce import REDUCTIONS, reduce_loss
 from lossport.losses.classification import (_class_weight_buffer,
                                              binary_cross_entropy_with_logits, cross_entropy_loss,
                                             softmax_focal_loss)
-from lossport.registry import Spec, TensorSpec, register
+from lossport.spec import Spec, TensorSpec, register
 
 __all__ = [
     "CombinedSegmentationLoss",
@@ -372,14 +372,14 @@ def _dense_edges(dtype: torch.dtype):
     }
 
 
-def _dense_spec(name: str, build, summary: str, seed: str, peer: Optional[str]) -> Spec:
+def _dense_spec(name: str, build, summary: str, source: str, peer: Optional[str]) -> Spec:
     return Spec(
         name=name,
         build=build,
         inputs=_DENSE_INPUTS,
         outputs=("loss",),
         shapes=_SHAPES,
-        seed=seed,
+        source=source,
         summary=summary,
         config={"num_classes": _NUM_CLASSES},
         peer=peer,
@@ -408,7 +408,7 @@ register(Spec(
     ),
     outputs=("loss",),
     shapes=tuple(dict(sizes, classes=classes) for sizes, classes in zip(_SHAPES, (3, 4, 2))),
-    seed="004",
+    source="AutoTimm loss guide",
     summary="softmax focal -alpha (1-p_t)^gamma log p_t per pixel of [B,C,H,W] logits, scalar "
             "alpha; mean over non-ignored pixels (all ignored -> 0)",
     peer="kornia.losses.focal_loss (reduction none, masked mean over valid pixels)",
@@ -433,7 +433,7 @@ register(Spec(
     ),
     outputs=("loss",),
     shapes=_SHAPES,
-    seed="004",
+    source="AutoTimm loss guide",
     summary="BCE-with-logits on [N,H,W] or [N,1,H,W] masks, optional pos_weight, mean",
     peer="torch.nn.functional.binary_cross_entropy_with_logits",
     edge_cases=_mask_edges,

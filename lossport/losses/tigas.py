@@ -1,8 +1,12 @@
-"""The TIGAS training loss (seed 000): score regression + real/fake classification + ranking.
+"""The TIGAS-based losses: the TIGAS training loss and TIGAS as a generator loss.
 
-Inputs are the scorer's outputs for a batch: ``scores`` float ``[B]`` in ``[0, 1]`` (1 = real),
-``logits`` float ``[B, 2]`` (class 1 = real), and ``labels`` float ``[B]`` in ``[0, 1]``
-(soft labels allowed; ``label > 0.5`` means real).
+``tigas_combined`` (TIGAS's training loss): score regression + real/fake classification +
+ranking. Inputs are the scorer's outputs for a batch: ``scores`` float ``[B]`` in ``[0, 1]``
+(1 = real), ``logits`` float ``[B, 2]`` (class 1 = real), and ``labels`` float ``[B]`` in
+``[0, 1]`` (soft labels allowed; ``label > 0.5`` means real).
+
+``tigas_generator``: ``1 - mean(TIGAS score)`` of generated images, differentiable w.r.t. the
+images, around a frozen scorer (:mod:`lossport.models.tigas`).
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossport import checks
-from lossport.domains import Interval, Real
+from lossport.spec import checks
+from lossport.spec.domains import Interval, Real
 from lossport.errors import ConfigError
 from lossport.losses._reduce import masked_mean
-from lossport.registry import Spec, TensorSpec, register
+from lossport.models.tigas.model import TIGASModel
+from lossport.models.tigas.specs import DEFAULT_IMG_SIZE, TIGAS_COMMON, build_tigas
+from lossport.spec import Spec, TensorSpec, register
 
-__all__ = ["CombinedLoss", "pairwise_ranking_loss", "tigas_combined_loss"]
+__all__ = ["CombinedLoss", "TIGASGeneratorLoss", "pairwise_ranking_loss", "tigas_combined_loss"]
 
 REGRESSION_TYPES = ("mse", "smoothl1")
 
@@ -179,11 +185,59 @@ register(Spec(
     ),
     outputs=("loss", "regression", "classification", "ranking", "total"),
     shapes=({"batch": 6}, {"batch": 9}, {"batch": 2}),
-    seed="000",
+    source="TIGAS docs: training loss",
     summary="w_reg * MSE|SmoothL1(scores, labels) + w_cls * CE(logits, labels > 0.5) + w_rank * "
             "mean margin ranking over all real x fake pairs (0 if a class is missing); "
             "RuntimeError on NaN/Inf in eager and TorchScript",
     peer="F.mse_loss / F.cross_entropy / F.margin_ranking_loss over explicit pairs",
     sampler=_sample,
     edge_cases=_edges,
+))
+
+
+# -- TIGAS as a generator loss ---------------------------------------------------------------
+
+class TIGASGeneratorLoss(nn.Module):
+    """``loss(images) = 1 - mean(TIGAS score)``, differentiable w.r.t. ``images``.
+
+    ``images``: ``[B, 3, H, W]`` generated images in the model's input range (``[0, 1]`` for
+    the default ``input_range``), ``H, W >= 32``. Returns a scalar in ``[0, 1]``; minimising it
+    pushes the generator towards images TIGAS scores as real. The wrapped model is frozen
+    (no parameter gradients) and stays in eval mode even when the loss module is put in
+    train mode with its parent.
+    """
+
+    def __init__(self, model: TIGASModel) -> None:
+        super().__init__()
+        self.model = model.eval().requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "TIGASGeneratorLoss":
+        super().train(mode)
+        self.model.eval()
+        return self
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        score, _ = self.model(images)
+        return 1.0 - score.mean()
+
+
+def build_generator_loss(mode: str = "fast", base_channels: int = 32, feature_dim: int = 256,
+                         num_attention_heads: int = 8, input_range: str = "[0,1]",
+                         img_size: int = DEFAULT_IMG_SIZE, seed: int = 0) -> TIGASGeneratorLoss:
+    """:class:`TIGASGeneratorLoss` around :func:`~lossport.models.tigas.specs.build_tigas` of
+    the same arguments (seeded random weights; wrap a model loaded with
+    :func:`~lossport.models.tigas.load_model` for trained ones)."""
+    return TIGASGeneratorLoss(build_tigas(mode, base_channels, feature_dim, num_attention_heads,
+                                          input_range, img_size, seed))
+
+
+register(Spec(
+    name="tigas_generator",
+    kind="loss",
+    build=build_generator_loss,
+    outputs=("loss",),
+    source="TIGAS docs: TIGAS as a generator loss",
+    summary="1 - mean(TIGAS score) of generated images in [0,1]; differentiable w.r.t. the "
+            "images, TIGAS frozen (seeded random weights)",
+    **TIGAS_COMMON,
 ))

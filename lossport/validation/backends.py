@@ -17,20 +17,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from lossport.errors import ArtifactError
+from lossport.artifact.runtime import DeviceUnavailable, OnnxArtifact, TorchScriptArtifact
 from lossport.export.gradient import gradient_names
-from lossport.export.metadata import read_metadata
-from lossport.export.torchscript import load_torchscript
-from lossport.flatten import flatten_outputs
-from lossport.registry import Spec
+from lossport.spec import Spec
+from lossport.spec.flatten import flatten_outputs
 
 Outputs = Dict[str, np.ndarray]
 
 
 class Backend(ABC):
-    """A way of computing a spec's outputs (and gradients) from inputs."""
+    """A way of computing a spec's outputs (and gradients) from inputs.
+
+    ``provides_gradients``: the backend returns ``grad_<input>`` for every differentiable
+    input, so a missing one is a failure (not a gradient left unchecked).
+    """
 
     name: str
+    provides_gradients: bool = True
 
     def skip_reason(self) -> Optional[str]:
         """Why this backend cannot run here, or ``None`` when it can."""
@@ -64,6 +67,8 @@ def autograd_outputs(fn: Callable, spec: Spec, inputs: Sequence[torch.Tensor],
 class EagerBackend(Backend):
     """The reference: the eager module, in ``dtype`` (float64 where the spec allows)."""
 
+    provides_gradients = True
+
     def __init__(self, module: nn.Module, spec: Spec, dtype: torch.dtype = torch.float64,
                  with_grad: bool = True) -> None:
         self.name = "eager" if dtype == torch.float32 else f"eager-{str(dtype).split('.')[-1]}"
@@ -87,105 +92,48 @@ class TorchScriptBackend(Backend):
     exported ``--with-grad``, else from autograd through the loaded module."""
 
     name = "torchscript"
+    provides_gradients = True
 
     def __init__(self, path: Path, spec: Spec, with_grad: bool = True) -> None:
-        self.module = load_torchscript(path)
+        self.artifact = TorchScriptArtifact(path)
         self.spec = spec
         self.with_grad = with_grad
-        self.has_grad_outputs = read_metadata(path).get("with_grad") == "true"
 
     def run(self, inputs):
-        if not self.has_grad_outputs:
-            return autograd_outputs(self.module, self.spec, inputs, self.with_grad)
+        if not self.artifact.with_grad:
+            return autograd_outputs(self.artifact, self.spec, inputs, self.with_grad)
         names = list(self.spec.outputs) + gradient_names(self.spec)
-        with torch.enable_grad():
-            return {n: _numpy(v) for n, v in zip(names, flatten_outputs(self.module(*inputs)))}
+        return self.artifact.run_positional(inputs, names)
 
 
 class OrtBackend(Backend):
-    """ONNX Runtime on ``"cpu"`` or ``"cuda"``. Gradients only where the artifact has them.
-
-    CUDA: TF32 off (``use_tf32=0``), and the provider the session *actually* uses is checked;
-    a session that would run on CPU is reported as skipped, never silently used.
-    """
+    """ONNX Runtime on ``"cpu"`` or ``"cuda"`` (see :mod:`lossport.artifact.runtime`: TF32 off,
+    no CPU fallback on CUDA). Gradients only where the artifact has them; a CUDA session that
+    cannot start is reported as skipped, never silently replaced."""
 
     def __init__(self, path: Path, spec: Spec, device: str = "cpu") -> None:
         self.name = f"ort-{device}"
         self.path = Path(path)
         self.spec = spec
         self.device = device
-        self._session = None
         self._skip: Optional[str] = None
-        if device == "cuda":
-            self._skip = self._open_cuda()
-
-    def _options(self):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        return options
-
-    def _open_cuda(self) -> Optional[str]:
-        import onnxruntime as ort
-
-        if "CUDAExecutionProvider" not in ort.get_available_providers():
-            return "this onnxruntime build has no CUDA provider (install onnxruntime-gpu)"
-        if not _cuda_device_present():
-            return "no CUDA device is visible"
+        self.artifact: Optional[OnnxArtifact] = None
         try:
-            session = ort.InferenceSession(
-                str(self.path), self._options(),
-                providers=[("CUDAExecutionProvider", {"use_tf32": "0"}), "CPUExecutionProvider"])
-        except Exception as exc:  # provider load failures surface as various ORT errors
-            return f"the CUDA provider failed to start: {exc}"
-        used = session.get_providers()
-        if not used or used[0] != "CUDAExecutionProvider":
-            return f"the session would run on {used[0] if used else 'nothing'}, not CUDA"
-        self._session = session
-        return None
+            self.artifact = OnnxArtifact(self.path, device)
+        except DeviceUnavailable as exc:
+            self._skip = str(exc)
+        self.provides_gradients = self.artifact is not None and self.artifact.with_grad
 
     def skip_reason(self):
         return self._skip
 
-    @property
-    def session(self):
-        if self._session is None:
-            import onnxruntime as ort
-
-            try:
-                self._session = ort.InferenceSession(str(self.path), self._options(),
-                                                     providers=["CPUExecutionProvider"])
-            except Exception as exc:
-                raise ArtifactError(f"{self.path}: ONNX Runtime cannot load it: {exc}") from exc
-        return self._session
-
     def run(self, inputs):
-        session = self.session
-        wanted = {i.name for i in session.get_inputs()}
-        feeds = {t.name: _numpy(v) for t, v in zip(self.spec.inputs, inputs) if t.name in wanted}
-        names = [o.name for o in session.get_outputs()]
-        return dict(zip(names, session.run(names, feeds)))
-
-
-def _cuda_device_present() -> bool:
-    """Whether a CUDA device exists, asked of the driver without needing torch's CUDA build."""
-    import ctypes
-
-    for library in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
-        try:
-            driver = ctypes.CDLL(library)
-        except OSError:
-            continue
-        count = ctypes.c_int(0)
-        return driver.cuInit(0) == 0 and driver.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
-    return False
+        return self.artifact.run({t.name: v for t, v in zip(self.spec.inputs, inputs)})
 
 
 def artifact_backends(path: Path, spec: Spec, devices: Sequence[str] = ("cpu",)) -> List[Backend]:
     """Backends that run the artifact at ``path``: TorchScript for ``.pt``, ORT per device for
-    ``.onnx``."""
-    if Path(path).suffix == ".onnx":
+    ``.onnx``. An artifact that cannot be loaded raises :class:`ArtifactError` here."""
+    if Path(path).suffix.lower() == ".onnx":
         return [OrtBackend(path, spec, device) for device in devices]
     return [TorchScriptBackend(path, spec)]

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import torch
 
-from lossport.registry import Spec
+from lossport.spec import Spec
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ which is what Polygraphy's ``debug reduce`` finds by bisection, in one run.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Optional, Sequence
@@ -21,9 +20,9 @@ import torch
 from torch import nn
 from torch.export.graph_signature import InputKind
 
-from lossport.export.metadata import read_metadata
-from lossport.export.onnx_export import DEFAULT_OPSET, onnx_registry, traced_program
-from lossport.registry import Spec
+from lossport.artifact.metadata import read_artifact_info
+from lossport.export.onnx.writer import DEFAULT_OPSET, op_translations, traced_program
+from lossport.spec import Spec
 from lossport.validation.compare import compare
 from lossport.validation.policy import Tolerance
 
@@ -75,10 +74,10 @@ def localize(path: Path, spec: Spec, module: nn.Module, inputs: Sequence[torch.T
     ``None`` when every paired intermediate value agrees."""
     import onnxruntime as ort
 
-    metadata = read_metadata(path)
-    registry = onnx_registry(int(metadata.get("opset", DEFAULT_OPSET)))
-    program, _ = traced_program(module, spec, inputs, dynamic=json.loads(metadata.get("dynamic_axes", "[]")),
-                                with_grad=metadata.get("with_grad") == "true", registry=registry)
+    info = read_artifact_info(path)
+    translations = op_translations(info.opset or DEFAULT_OPSET)
+    program, _ = traced_program(module, spec, inputs, dynamic=info.dynamic,
+                                with_grad=info.with_grad, translations=translations)
     reference = _torch_values(program, inputs)
 
     model = onnx.load(str(path))

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from lossport.export.atomic import atomic_path
+from lossport.io.atomic import atomic_path
 from lossport.validation.suite import BACKENDS as BACKEND_ORDER
 from lossport.validation.suite import SpecReport
 

@@ -3,13 +3,14 @@
 For a spec, the artifacts are exported into a work folder first (TorchScript: the plain scripted
 module, whose gradients come from autograd through the loaded file; ONNX: the gradient graph
 where the spec is differentiable, which also carries every output), then each backend runs the
-*saved* file. For an existing artifact, the spec and config recorded in its metadata rebuild
-the reference.
+*saved* file. For an existing artifact, the spec and config recorded in its (schema-checked)
+metadata rebuild the reference, with trained weights only from a checkpoint the user passes
+and whose sha256 the artifact recorded: nothing in the artifact names a file or grants trust.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import multiprocessing
 import os
 import tempfile
@@ -22,11 +23,13 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import torch
 from torch import nn
 
-from lossport import registry
-from lossport.errors import ArtifactError, ConfigError
+from lossport import catalog
+from lossport.artifact.metadata import read_artifact_info
+from lossport.errors import ArtifactError, ConfigError, UnknownNameError
 from lossport.export import export_artifact
-from lossport.export.metadata import read_metadata
-from lossport.registry import Spec
+from lossport.export.gradient import gradient_names
+from lossport.io.digest import FileRecord
+from lossport.spec import Spec
 from lossport.validation.backends import (
     Backend,
     EagerBackend,
@@ -37,8 +40,8 @@ from lossport.validation.backends import (
 )
 from lossport.validation.cases import Case, validation_cases
 from lossport.validation.localize import localize
+from lossport.validation.case_run import CaseResult, run_case
 from lossport.validation.policy import Tolerance, tolerance_for
-from lossport.validation.runner import CaseResult, run_case
 
 BACKENDS = ("eager", "torchscript", "ort-cpu", "ort-cuda")
 DEFAULT_SEED = 20240229
@@ -68,7 +71,11 @@ class SpecReport:
 
 
 @dataclass
-class Options:
+class ValidationOptions:
+    """What to run and how to judge it: backends (from ``BACKENDS``), the seed of the random
+    cases, tolerance overrides (finite, >= 0), whether an unavailable CUDA fails, and whether
+    to localize ONNX mismatches."""
+
     backends: Sequence[str] = BACKENDS
     seed: int = DEFAULT_SEED
     atol: Optional[float] = None
@@ -76,19 +83,20 @@ class Options:
     require_cuda: bool = False
     localize: bool = False
 
-
-def parse_backends(text: Optional[str]) -> List[str]:
-    if not text:
-        return list(BACKENDS)
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in BACKENDS]
-    if unknown:
-        raise ConfigError(f"unknown backend {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
-    return names
+    def __post_init__(self) -> None:
+        unknown = [n for n in self.backends if n not in BACKENDS]
+        if unknown or not self.backends:
+            raise ConfigError(f"unknown backend {', '.join(unknown) or '(none given)'}; choose "
+                              f"from {', '.join(BACKENDS)}")
+        for name, value in (("atol", self.atol), ("rtol", self.rtol)):
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"--{name} {value}: a tolerance must be a finite number >= 0")
+        if self.require_cuda and "ort-cuda" not in self.backends:
+            raise ConfigError("--require-cuda needs the ort-cuda backend in --backends")
 
 
 def _run(spec: Spec, config: Mapping[str, Any], module: nn.Module, backends: List[Backend],
-         cases: Sequence[Case], options: Options) -> SpecReport:
+         cases: Sequence[Case], options: ValidationOptions) -> SpecReport:
     tolerance = tolerance_for(spec.tolerance).overridden(options.atol, options.rtol)
     report = SpecReport(spec.name, dict(config), tolerance=tolerance)
     reference = reference_backend(module, spec)
@@ -123,14 +131,14 @@ class SpecJob:
     spec: str
     kind: str
     config: Mapping[str, Any]
-    options: Options
+    options: ValidationOptions
 
     def __call__(self) -> SpecReport:
-        return validate_spec(registry.get_spec(self.spec, kind=self.kind), self.config,
+        return validate_spec(catalog.get_spec(self.spec, kind=self.kind), self.config,
                              self.options, label=self.label)
 
 
-def variant_jobs(spec: Spec, options: Options) -> List[SpecJob]:
+def variant_jobs(spec: Spec, options: ValidationOptions) -> List[SpecJob]:
     """One job per variant of ``spec`` at its test config."""
     jobs = []
     for variant in spec.variants:
@@ -174,7 +182,7 @@ def run_jobs(jobs: Sequence[Callable[[], SpecReport]], workers: int,
         return [future.result() for future in futures]
 
 
-def validate_spec(spec: Spec, config: Optional[Mapping[str, Any]] = None, options: Options = Options(),
+def validate_spec(spec: Spec, config: Optional[Mapping[str, Any]] = None, options: ValidationOptions = ValidationOptions(),
                   module: Optional[nn.Module] = None, label: Optional[str] = None) -> SpecReport:
     """Export ``spec`` and compare every selected backend with the eager reference."""
     config = spec.resolve_config(dict(spec.test_config)) if config is None else dict(config)
@@ -197,34 +205,72 @@ def _spec_backends(spec: Spec, config: Mapping[str, Any], module: nn.Module, fol
         backends.append(EagerBackend(module, spec, torch.float32))
     if "torchscript" in names:
         path = export_artifact(spec, fmt="torchscript", path=folder / f"{spec.name}.pt",
-                               config=config, module=module, check=False).path
+                               config=config, module=module).path
         backends.append(TorchScriptBackend(path, spec))
     devices = [n.split("-", 1)[1] for n in names if n.startswith("ort-")]
     if devices:
         path = export_artifact(spec, fmt="onnx", path=folder / f"{spec.name}.onnx", config=config,
                                module=module, with_grad=bool(spec.differentiable_inputs),
-                               check=False).path
+                               ).path
         backends += [OrtBackend(path, spec, device) for device in devices]
     return backends
 
 
-def validate_artifact(path: Path, options: Options = Options(),
-                      build: Optional[Callable[[Spec, Mapping[str, Any]], nn.Module]] = None) -> SpecReport:
+def validate_artifact(path: Path, options: ValidationOptions = ValidationOptions(), *,
+                      checkpoint: Optional[Path] = None,
+                      trust_checkpoint: bool = False) -> SpecReport:
     """Check an existing artifact against the spec and config recorded in its metadata.
 
-    ``build`` rebuilds the reference module from (spec, config); default ``spec.instantiate``.
+    An artifact whose weights came from a checkpoint (metadata ``weights``: file name and
+    sha256) is checked against ``checkpoint``, which must have that sha256;
+    ``trust_checkpoint`` allows a checkpoint that needs arbitrary unpickling. Raises
+    :class:`ArtifactError` for a corrupt, forged or unloadable artifact.
     """
-    meta = read_metadata(path)
-    spec = registry.get_spec(meta["spec"])
+    path = Path(path)
+    info = read_artifact_info(path)
     try:
-        config = spec.resolve_config(json.loads(meta.get("config", "{}")))
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{path}: corrupt lossport.config metadata ({exc})") from exc
-    module = (build or (lambda s, c: s.instantiate(c)))(spec, config)
+        spec = catalog.get_spec(info.spec)
+    except UnknownNameError as exc:
+        raise ArtifactError(f"{path}: made from spec {info.spec!r}, which this lossport does "
+                            f"not know ({exc})") from None
+    try:
+        config = spec.resolve_config(info.config)
+    except ConfigError as exc:
+        raise ArtifactError(f"{path}: its recorded config is invalid ({exc})") from None
+    expected_outputs = list(spec.outputs) + (gradient_names(spec) if info.with_grad else [])
+    if info.inputs != [t.name for t in spec.inputs] or info.outputs != expected_outputs:
+        raise ArtifactError(f"{path}: its metadata lists inputs {info.inputs} and outputs "
+                            f"{info.outputs}, but {spec.name} has inputs "
+                            f"{[t.name for t in spec.inputs]} and outputs {expected_outputs}")
+    module = _reference_module(path, spec, config, info.weights, checkpoint, trust_checkpoint)
     devices = [n.split("-", 1)[1] for n in options.backends if n.startswith("ort-")]
-    backends = artifact_backends(Path(path), spec, devices or ("cpu",))
+    backends = artifact_backends(path, spec, devices or ("cpu",))
     start = time.perf_counter()
     report = _run(spec, config, module, backends, validation_cases(spec, config, options.seed),
                   options)
     report.seconds = {"export": 0.0, "run": time.perf_counter() - start}
     return report
+
+
+def _reference_module(path: Path, spec: Spec, config: Mapping[str, Any],
+                      weights: Optional[FileRecord], checkpoint: Optional[Path],
+                      trust_checkpoint: bool) -> nn.Module:
+    """The eager reference for an artifact: the spec built from ``config``, or, for an
+    artifact made from a checkpoint, that checkpoint (matched by sha256)."""
+    if weights is None:
+        if checkpoint is not None:
+            raise ConfigError(f"{path} was exported with seeded random weights, not from a "
+                              f"checkpoint; drop --checkpoint")
+        return spec.instantiate(config)
+    if checkpoint is None:
+        raise ConfigError(f"{path} was exported from checkpoint {weights.file} (sha256 "
+                          f"{weights.sha256[:12]}...); pass that file as --checkpoint FILE to "
+                          f"validate it")
+    if spec.weights_loader is None:
+        raise ArtifactError(f"{path}: records a checkpoint, but {spec.name} loads no weights")
+    if not Path(checkpoint).is_file():
+        raise ConfigError(f"{checkpoint}: no such checkpoint file")
+    if not weights.matches(Path(checkpoint)):
+        raise ConfigError(f"{checkpoint} is not the checkpoint {path} was exported from "
+                          f"({weights.file}, sha256 {weights.sha256[:12]}...)")
+    return spec.weights_loader(config, Path(checkpoint), trust_checkpoint)

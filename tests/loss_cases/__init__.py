@@ -26,13 +26,15 @@ FAMILIES = ("audio", "classification", "boxes", "detection", "distillation", "ke
 
 @dataclass
 class HandCase:
-    """``build(**config)(*inputs)`` flattened must equal ``expected`` (per output name)."""
+    """``build(**config)(*inputs)`` flattened must equal ``expected`` (per output name);
+    ``module``, when given, builds the module instead (e.g. from a checkpoint file)."""
 
     inputs: Tuple[Any, ...]
     expected: Mapping[str, float]
     config: Mapping[str, Any] = field(default_factory=dict)
     note: str = ""
     atol: float = 1e-6
+    build: Optional[Callable[[], torch.nn.Module]] = None
 
 
 @dataclass

@@ -1,10 +1,19 @@
 """Cases for ``tigas_generator``: values from the upstream-made fixtures in tests/fixtures/tigas."""
 
+import functools
+
 import numpy as np
 import torch
 
+from lossport.losses import TIGASGeneratorLoss
+from lossport.models.tigas import load_model
+
 from conftest import FIXTURES
 from loss_cases import BadCase, HandCase, Peer
+
+
+def _from_checkpoint(path):
+    return TIGASGeneratorLoss(load_model(path, num_attention_heads=4))
 
 
 def _fixture_cases():
@@ -16,8 +25,7 @@ def _fixture_cases():
             expected = 1.0 - float(data[f"score_{index}"].astype(np.float64).mean())
             cases.append(HandCase(
                 (torch.from_numpy(data[f"input_{index}"]).float(),), {"loss": expected},
-                config={"checkpoint": str(FIXTURES / f"tigas_{mode}_small.pt"),
-                        "num_attention_heads": 4},
+                build=functools.partial(_from_checkpoint, FIXTURES / f"tigas_{mode}_small.pt"),
                 note=f"upstream {mode} fixture case {index}", atol=1e-5))
     return cases
 

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lossport.errors import CheckpointError, ConfigError
+from lossport.errors import CheckpointError, ConfigError, brief_reason
 from lossport.models.tigas.model import TIGASModel
 
 PathLike = Union[str, Path]
@@ -109,14 +109,6 @@ def _numpy_scalar_globals() -> List[Any]:
                                                 "int32", "bool")]
     return [(scalar, "numpy.core.multiarray.scalar"),
             (scalar, "numpy._core.multiarray.scalar"), np.dtype, *dtypes]
-
-
-def brief_reason(exc: BaseException) -> str:
-    """``"ErrorType: first sentence of the message"`` (torch's and ORT's messages run for
-    paragraphs)."""
-    text = str(exc).strip()
-    first = text.splitlines()[0].split(". ")[0].rstrip(".,") if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def unwrap_state_dict(payload: Any, source: str) -> Dict[str, torch.Tensor]:

@@ -26,7 +26,7 @@ from typing import Dict, Tuple
 import torch
 from torch import nn
 
-from lossport import checks
+from lossport.spec import checks
 from lossport.errors import ConfigError, InvalidInputError
 from lossport.models.tigas.blocks import conv_bn_relu
 from lossport.models.tigas.fusion import CrossAttention, FeatureFusion, SelfAttention

@@ -16,12 +16,13 @@ import torch
 from PIL import Image
 
 from lossport.errors import CheckpointError, ConfigError, InvalidInputError
-from lossport.images import image_to_tensor, load_image
+from lossport.io.images import image_to_tensor, load_image
 from lossport.models.tigas.checkpoint import read_checkpoint
 from lossport.models.tigas.hub import download_checkpoint
 from lossport.models.tigas.model import MIN_SIDE, TIGASModel, check_images
-from lossport.models.tigas.runners import Prediction, score_paths
-from lossport.preprocess import Preprocess
+from lossport.models.tigas.scoring import Prediction, score_paths
+from lossport.spec.limits import MAX_IMAGE_SIDE
+from lossport.spec.preprocess import Preprocess
 
 PathLike = Union[str, Path]
 ImageInput = Union[torch.Tensor, PathLike, Image.Image]
@@ -64,21 +65,21 @@ class TIGAS:
             checkpoint = download_checkpoint()
         loaded = read_checkpoint(checkpoint, trust_checkpoint)
         model = loaded.build(num_attention_heads, input_range)
-        self._setup(model, img_size or loaded.img_size or 256, device)
+        self._setup(model, img_size if img_size is not None else loaded.img_size or 256, device)
 
     @classmethod
     def from_model(cls, model: TIGASModel, img_size: Optional[int] = None,
                    device: Optional[Union[str, torch.device]] = None) -> "TIGAS":
         """Wrap an existing model (e.g. one built from a config with random weights)."""
         scorer = cls.__new__(cls)
-        scorer._setup(model, img_size or model.config["img_size"], device)
+        scorer._setup(model, img_size if img_size is not None else model.config["img_size"],
+                      device)
         return scorer
 
     def _setup(self, model: TIGASModel, img_size: int, device: Optional[Union[str, torch.device]]) -> None:
-        if img_size < MIN_SIDE:
-            raise ConfigError(f"img_size must be >= {MIN_SIDE}, got {img_size}")
-        self.device = torch.device(device if device is not None else
-                                   "cuda" if torch.cuda.is_available() else "cpu")
+        if not MIN_SIDE <= img_size <= MAX_IMAGE_SIDE:
+            raise ConfigError(f"img_size must be from {MIN_SIDE} to {MAX_IMAGE_SIDE}, got {img_size}")
+        self.device = _device(device)
         self.model = model.to(self.device).eval().requires_grad_(False)
         self.img_size = img_size
         self.preprocess = Preprocess.default(img_size, model.config["input_range"])
@@ -164,3 +165,20 @@ def _chunks(items: List[torch.Tensor], size: int) -> List[List[torch.Tensor]]:
         raise InvalidInputError(f"images in a list must share one size to be batched, got "
                                 f"{sorted(shapes)}")
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _device(device: Optional[Union[str, torch.device]]) -> torch.device:
+    """``device`` checked: a valid torch device that exists here (default: CUDA if available)."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device {device!r} is not a torch device; use cpu, cuda or cuda:N"
+                          ) from None
+    if chosen.type == "cuda" and (not torch.cuda.is_available() or
+                                  (chosen.index or 0) >= torch.cuda.device_count()):
+        raise ConfigError(f"device {device!r}: no such CUDA device here; use cpu")
+    if chosen.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {device!r}: only cpu and cuda are supported")
+    return chosen

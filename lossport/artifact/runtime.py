@@ -1,0 +1,168 @@
+"""Open an exported artifact as something that runs: ONNX Runtime for ``.onnx``, TorchScript
+for ``.pt``, on the CPU or a CUDA device.
+
+Both kinds take named inputs and return ``{output name: numpy array}``. Every failure to load
+is one :class:`~lossport.errors.ArtifactError`; a device that cannot run here raises
+:class:`DeviceUnavailable` with the reason (callers report it as skipped, or fail under
+``--require-cuda``). Nothing falls back to the CPU silently: a CUDA session is created with
+ONNX Runtime's CPU fallback disabled, and the providers it actually uses are checked.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+
+from lossport.artifact.metadata import preprocess_of, read_any_metadata
+from lossport.errors import ArtifactError, LossportError, brief_reason
+from lossport.spec.flatten import flatten_outputs
+from lossport.spec.preprocess import Preprocess
+
+DEVICES = ("cpu", "cuda")
+
+
+class DeviceUnavailable(LossportError):
+    """The requested device cannot run the artifact here (the message says why)."""
+
+
+class OnnxArtifact:
+    """An ``.onnx`` file in an ONNX Runtime session (graph optimizations on, TF32 off on CUDA)."""
+
+    def __init__(self, path: Path, device: str = "cpu") -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        self.device = device
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        if device == "cuda":
+            providers = _cuda_providers(ort)
+            options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+        else:
+            providers = ["CPUExecutionProvider"]
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
+        except Exception as exc:  # ORT raises its own pybind error types on load
+            if device == "cuda":
+                raise DeviceUnavailable(f"the CUDA provider cannot run it: {brief_reason(exc)}"
+                                        ) from None
+            raise ArtifactError(f"{self.path}: not a loadable ONNX model "
+                                f"({brief_reason(exc)})") from None
+        if device == "cuda" and self.session.get_providers()[:1] != ["CUDAExecutionProvider"]:
+            raise DeviceUnavailable(f"the session would run on {self.session.get_providers()}, "
+                                    f"not CUDA")
+        self.metadata = read_any_metadata(self.path)
+        self.input_names: List[str] = [i.name for i in self.session.get_inputs()]
+        self.output_names: List[str] = [o.name for o in self.session.get_outputs()]
+
+    @property
+    def with_grad(self) -> bool:
+        return self.metadata.get("with_grad") == "true"
+
+    def run(self, feeds: Mapping[str, Any]) -> Dict[str, np.ndarray]:
+        """Outputs by name; ``feeds`` may hold inputs the graph dropped (unused), never fewer."""
+        arrays = {name: _numpy(value) for name, value in feeds.items() if name in self.input_names}
+        missing = [n for n in self.input_names if n not in arrays]
+        if missing:
+            raise ArtifactError(f"{self.path}: inputs {', '.join(missing)} are not given")
+        return dict(zip(self.output_names, self.session.run(self.output_names, arrays)))
+
+
+class TorchScriptArtifact:
+    """A TorchScript archive loaded with ``torch.jit.load``. An artifact exported
+    ``--with-grad`` computes input gradients itself and runs with grad mode on."""
+
+    def __init__(self, path: Path, device: str = "cpu") -> None:
+        self.path = Path(path)
+        self.device = device
+        if device == "cuda" and not torch.cuda.is_available():
+            raise DeviceUnavailable("this torch build sees no CUDA device")
+        if not zipfile.is_zipfile(self.path):
+            raise ArtifactError(f"{self.path}: not a TorchScript archive")
+        self.metadata = read_any_metadata(self.path)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning))
+                self.module = torch.jit.load(str(self.path), map_location=device)
+        except Exception as exc:  # corrupt code or constants fail in open-ended ways
+            raise ArtifactError(f"{self.path}: not a loadable TorchScript archive "
+                                f"({brief_reason(exc)})") from None
+        self.module.eval()
+
+    @property
+    def with_grad(self) -> bool:
+        return self.metadata.get("with_grad") == "true"
+
+    def __call__(self, *inputs: torch.Tensor) -> Any:
+        """The module's raw outputs (grad mode on for a gradient artifact)."""
+        with torch.set_grad_enabled(self.with_grad or torch.is_grad_enabled()):
+            return self.module(*[t.to(self.device) for t in inputs])
+
+    def run_positional(self, inputs: Sequence[torch.Tensor],
+                       names: Sequence[str]) -> Dict[str, np.ndarray]:
+        """Outputs, flattened and named ``names`` in order (extra outputs are an error)."""
+        outputs = flatten_outputs(self(*inputs))
+        if len(outputs) != len(names):
+            raise ArtifactError(f"{self.path}: returns {len(outputs)} outputs, its metadata "
+                                f"names {len(names)}")
+        return {name: _numpy(value) for name, value in zip(names, outputs)}
+
+
+def open_artifact(path: Path, device: str = "cpu") -> Any:
+    """:class:`OnnxArtifact` for ``.onnx`` (any case), else :class:`TorchScriptArtifact`."""
+    path = Path(path)
+    if device not in DEVICES:
+        raise ArtifactError(f"unknown device {device!r}; use {' or '.join(DEVICES)}")
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no such file")
+    if path.suffix.lower() == ".onnx":
+        return OnnxArtifact(path, device)
+    return TorchScriptArtifact(path, device)
+
+
+def artifact_preprocess(path: Path) -> Optional[Preprocess]:
+    """The preprocessing contract stored in an artifact, or ``None`` (any ONNX or TorchScript
+    file; one made elsewhere usually has none)."""
+    return preprocess_of(read_any_metadata(Path(path)), str(path))
+
+
+def _numpy(value: Any) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _cuda_providers(ort: Any) -> List[Any]:
+    """The CUDA provider with TF32 off, after loading the CUDA libraries from pip packages
+    where this onnxruntime can (``preload_dlls``); :class:`DeviceUnavailable` without it."""
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise DeviceUnavailable("this onnxruntime build has no CUDA provider (install "
+                                "onnxruntime-gpu)")
+    if not cuda_device_present():
+        raise DeviceUnavailable("no CUDA device is visible")
+    if hasattr(ort, "preload_dlls"):
+        try:
+            ort.preload_dlls()
+        except Exception as exc:  # missing pip CUDA packages: the system's may still serve
+            warnings.warn(f"onnxruntime.preload_dlls() failed ({brief_reason(exc)})")
+    return [("CUDAExecutionProvider", {"use_tf32": "0"})]
+
+
+def cuda_device_present() -> bool:
+    """Whether a CUDA device exists, asked of the driver without needing torch's CUDA build."""
+    import ctypes
+
+    for library in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            driver = ctypes.CDLL(library)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        return driver.cuInit(0) == 0 and driver.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+    return False

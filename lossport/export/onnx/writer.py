@@ -1,0 +1,115 @@
+"""ONNX artifacts: one symbolic trace (:mod:`.tracing`), translated with the ONNX exporter's op
+translations (:mod:`.translate`), a full checker pass, and the metadata in ``metadata_props``.
+
+The graph is not run through an ONNX optimizer: onnxscript's folds scalars within 1e-8 of zero
+to zero (``x + 1e-9`` -> ``x``), silently removing small eps terms. ONNX Runtime optimizes the
+graph itself when a session loads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Sequence, Tuple
+
+import onnx
+import torch
+from torch import nn
+
+from lossport.errors import ExportError
+from lossport.export.gradient import gradient_function
+from lossport.spec.flatten import distinct_outputs, flatten_outputs
+from lossport.spec import Spec
+
+if TYPE_CHECKING:
+    from torch.export import ExportedProgram
+
+MIN_OPSET = 18
+DEFAULT_OPSET = 18
+
+
+def max_opset() -> int:
+    """The newest opset the installed ``onnx`` knows."""
+    return onnx.defs.onnx_opset_version()
+
+
+@contextlib.contextmanager
+def quiet_exporter() -> Iterator[None]:
+    """The exporter logs warnings for optional packages (e.g. torchvision ops) and for graph
+    nodes without module metadata; keep the CLI output to what lossport says."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _translation() -> Tuple[Any, Any]:
+    """``(translate, tracing)``, imported on first use: they load ``torch.onnx``'s exporter and
+    ``torch._dynamo`` (seconds at start-up that no other command needs), and the torch
+    internals they use are version-checked on import (:mod:`.torch_internals`)."""
+    try:
+        from lossport.export.onnx import tracing, translate
+    except ImportError as exc:
+        raise ExportError(f"ONNX export needs the torch.onnx exporter modules of torch>=2.9, which "
+                          f"torch {torch.__version__} lacks ({exc}); install a supported torch"
+                          ) from exc
+    return translate, tracing
+
+
+def op_translations(opset: int) -> Any:
+    """The ONNX exporter's op translations for ``opset`` (see :mod:`.translate`)."""
+    translate, _ = _translation()
+    with quiet_exporter():
+        return translate.op_translations(opset)
+
+
+def traced_program(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor], *,
+                   dynamic: Sequence[str], with_grad: bool,
+                   translations: Any) -> Tuple[ExportedProgram, Dict[str, str]]:
+    """The program an ONNX artifact is translated from, and its symbol -> dim name map.
+
+    ``example`` fixes dtypes, ranks and the sizes of static dims; ``dynamic`` dims are symbolic.
+    """
+    translate, tracing = _translation()
+    if with_grad:
+        function = gradient_function(module, spec)
+    else:
+        def function(*inputs):
+            return distinct_outputs(flatten_outputs(module(*inputs)))
+    with quiet_exporter():
+        graph, axis_names = tracing.trace(function, module, spec, example, dynamic, translations)
+        return translate.exported_program(graph, module), axis_names
+
+
+def write_onnx(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor], path: Path,
+               metadata: Mapping[str, str], *, dynamic: Sequence[str], opset: int,
+               output_names: List[str], with_grad: bool) -> None:
+    translate, _ = _translation()
+    translations = op_translations(opset)
+    program, axis_names = traced_program(module, spec, example, dynamic=dynamic,
+                                         with_grad=with_grad, translations=translations)
+    with quiet_exporter():
+        model = translate.to_onnx(program, translations, opset=opset,
+                                  input_names=[t.name for t in spec.inputs],
+                                  output_names=output_names, axis_names=axis_names)
+    written = {o.version for o in model.opset_import if o.domain in ("", "ai.onnx")}
+    if written != {opset}:
+        raise ExportError(f"the exporter wrote opset {sorted(written)}, not the requested {opset}")
+    _set_metadata(model, metadata)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+
+
+def _set_metadata(model: onnx.ModelProto, metadata: Mapping[str, str]) -> None:
+    existing: Dict[str, str] = {p.key: p.value for p in model.metadata_props}
+    existing.update(metadata)
+    del model.metadata_props[:]
+    for key, value in existing.items():
+        model.metadata_props.add(key=key, value=value)

@@ -1,0 +1,1 @@
+"""Files lossport reads and writes: atomic writes, tensor files, images, file digests."""
