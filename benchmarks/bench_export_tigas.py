@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lossport import registry
+from lossport import catalog
 from lossport.export import export_artifact
 from lossport.validation.backends import autograd_outputs
 
@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--modes", default="fast,full")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    spec = registry.get_spec("tigas")
+    spec = catalog.get_spec("tigas")
     images = torch.rand(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
     print(f"threads {args.threads}, batch {args.batch}, {args.size}x{args.size}, median of {args.repeats}")
     with tempfile.TemporaryDirectory() as folder:
