@@ -72,19 +72,34 @@ def main() -> None:
                 for grad in (False, True):
                     path = Path(folder) / f"{mode}_{grad}{suffix}"
                     start = time.perf_counter()
-                    export_artifact(spec, fmt=fmt, path=path, config=config, module=module,
-                                    with_grad=grad, check=False)
+                    export_artifact(spec, fmt=fmt, path=path, config=config, module=module, with_grad=grad)
                     paths[fmt, grad] = path
-                    print(f"{mode:4s} export {fmt:11s} with_grad={grad!s:5s} "
-                          f"{time.perf_counter() - start:6.1f} s")
+                    print(
+                        f"{mode:4s} export {fmt:11s} with_grad={grad!s:5s} "
+                        f"{time.perf_counter() - start:6.1f} s"
+                    )
             for grad in (False, True):
-                command = [sys.executable, "-m", "lossport", "export", "tigas", "--weights",
-                           "random", "--mode", mode, "--format", "onnx",
-                           "-o", str(Path(folder) / "cli.onnx")] + (["--with-grad"] if grad else [])
+                command = [
+                    sys.executable,
+                    "-m",
+                    "lossport",
+                    "export",
+                    "tigas",
+                    "--weights",
+                    "random",
+                    "--mode",
+                    mode,
+                    "--format",
+                    "onnx",
+                    "-o",
+                    str(Path(folder) / "cli.onnx"),
+                ] + (["--with-grad"] if grad else [])
                 start = time.perf_counter()
                 subprocess.run(command, check=True, capture_output=True)
-                print(f"{mode:4s} `lossport export tigas --format onnx{' --with-grad' if grad else ''}` "
-                      f"{time.perf_counter() - start:6.1f} s wall (fresh process, check on)")
+                print(
+                    f"{mode:4s} `lossport export tigas --format onnx{' --with-grad' if grad else ''}` "
+                    f"{time.perf_counter() - start:6.1f} s wall (fresh process, check on)"
+                )
             feeds = {"images": images.numpy()}
             for grad in (False, True):
                 session = ort_session(paths["onnx", grad], args.threads)
@@ -92,14 +107,18 @@ def main() -> None:
                 if grad:
                     eager = lambda: autograd_outputs(module, spec, (images,), with_grad=True)
                 else:
+
                     def eager():
                         with torch.inference_mode():
                             module(images)
+
                 eager_time = median_seconds(eager, args.repeats)
                 label = "with-grad" if grad else "forward"
-                print(f"{mode:4s} {label:9s} eager {args.batch / eager_time:6.2f} img/s, "
-                      f"ORT-CPU {args.batch / ort_time:6.2f} img/s, ratio ORT/eager "
-                      f"{eager_time / ort_time:4.2f}x")
+                print(
+                    f"{mode:4s} {label:9s} eager {args.batch / eager_time:6.2f} img/s, "
+                    f"ORT-CPU {args.batch / ort_time:6.2f} img/s, ratio ORT/eager "
+                    f"{eager_time / ort_time:4.2f}x"
+                )
                 ort_out = session.run(None, feeds)[0]
                 with torch.no_grad():
                     ref = module(images)[0].numpy()

@@ -47,6 +47,7 @@ STAGE_BLOCKS = (2, 3, 4, 3)
 
 # -- the straightforward implementation ----------------------------------------------------
 
+
 def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> List[nn.Module]:
     return [nn.Conv2d(cin, cout, 3, stride, 1), nn.BatchNorm2d(cout), nn.ReLU()]
 
@@ -125,10 +126,17 @@ class NaiveSpectral(nn.Module):
         self.mag_encoder = nn.Sequential(*_conv_bn_relu(3, d // 2), *_conv_bn_relu(d // 2, d // 2))
         self.phase_encoder = nn.Sequential(*_conv_bn_relu(3, d // 4), *_conv_bn_relu(d // 4, d // 4))
         q = d // 4
-        self.radial_analyzer = nn.Sequential(nn.Conv1d(3, q, 3, 1, 1), nn.BatchNorm1d(q), nn.ReLU(),
-                                             nn.Conv1d(q, q, 3, 1, 1), nn.BatchNorm1d(q), nn.ReLU())
-        self.projection = nn.Sequential(nn.Linear(d + 48, 2 * d), nn.LayerNorm(2 * d), nn.ReLU(),
-                                        nn.Dropout(0.1), nn.Linear(2 * d, d))
+        self.radial_analyzer = nn.Sequential(
+            nn.Conv1d(3, q, 3, 1, 1),
+            nn.BatchNorm1d(q),
+            nn.ReLU(),
+            nn.Conv1d(q, q, 3, 1, 1),
+            nn.BatchNorm1d(q),
+            nn.ReLU(),
+        )
+        self.projection = nn.Sequential(
+            nn.Linear(d + 48, 2 * d), nn.LayerNorm(2 * d), nn.ReLU(), nn.Dropout(0.1), nn.Linear(2 * d, d)
+        )
 
     def forward(self, x):
         b, _, h, w = x.shape
@@ -137,7 +145,7 @@ class NaiveSpectral(nn.Module):
         maglog = torch.clamp(torch.log1p(mag), -20, 20)
         phase = torch.clamp(torch.angle(spectrum) / math.pi, -1, 1)
         fy, fx = torch.meshgrid(torch.fft.fftfreq(h), torch.fft.rfftfreq(w), indexing="ij")
-        r = torch.sqrt(fx ** 2 + fy ** 2)
+        r = torch.sqrt(fx**2 + fy**2)
         radial_bin = (r / (r.max() + 1e-8) * 31).long().clamp(0, 31)
         angle_bin = ((torch.atan2(fy, fx + 1e-8) + math.pi) / (2 * math.pi) * 8).long().clamp(0, 7)
         radial = torch.zeros(b, 3, 32)
@@ -157,9 +165,15 @@ class NaiveSpectral(nn.Module):
         azimuthal = torch.nan_to_num(torch.cat(stats, 1), nan=0.0, posinf=1e4, neginf=-1e4)
         maglog = F.interpolate(maglog, size=(h, w), mode="bilinear", align_corners=False)
         phase = F.interpolate(phase, size=(h, w), mode="bilinear", align_corners=False)
-        features = torch.cat([F.adaptive_avg_pool2d(self.mag_encoder(maglog), 1).flatten(1),
-                              F.adaptive_avg_pool2d(self.phase_encoder(phase), 1).flatten(1),
-                              self.radial_analyzer(radial).mean(-1), azimuthal], 1)
+        features = torch.cat(
+            [
+                F.adaptive_avg_pool2d(self.mag_encoder(maglog), 1).flatten(1),
+                F.adaptive_avg_pool2d(self.phase_encoder(phase), 1).flatten(1),
+                self.radial_analyzer(radial).mean(-1),
+                azimuthal,
+            ],
+            1,
+        )
         features = torch.nan_to_num(features, nan=0.0, posinf=1e4, neginf=-1e4)
         out = torch.clamp(self.projection(features), -100, 100)
         return torch.nan_to_num(out, nan=0.0, posinf=100.0, neginf=-100.0)
@@ -173,8 +187,16 @@ class NaiveStatistical(nn.Module):
         self.register_buffer("prototypes_initialized", torch.tensor(False))
         self.register_buffer("prototype_update_count", torch.tensor(0))
         self.feature_extractor = nn.Sequential(*_conv_bn_relu(3, d // 2), *_conv_bn_relu(d // 2, d // 2))
-        self.comparison_net = nn.Sequential(nn.Linear(6 * d, d), nn.LayerNorm(d), nn.ReLU(), nn.Dropout(0.1),
-                                            nn.Linear(d, d), nn.LayerNorm(d), nn.ReLU(), nn.Linear(d, d))
+        self.comparison_net = nn.Sequential(
+            nn.Linear(6 * d, d),
+            nn.LayerNorm(d),
+            nn.ReLU(),
+            nn.Dropout(0.1),
+            nn.Linear(d, d),
+            nn.LayerNorm(d),
+            nn.ReLU(),
+            nn.Linear(d, d),
+        )
 
     def forward(self, x):
         flat = self.feature_extractor(x).flatten(2)
@@ -182,8 +204,9 @@ class NaiveStatistical(nn.Module):
         std = flat.std(-1) + 1e-6
         median = torch.median(flat, dim=-1).values
         skew = torch.clamp((mean - median) / std, -10, 10)
-        stats = torch.nan_to_num(torch.cat([mean, std, flat.amax(-1), skew], 1), nan=0.0,
-                                 posinf=1e4, neginf=-1e4)
+        stats = torch.nan_to_num(
+            torch.cat([mean, std, flat.amax(-1), skew], 1), nan=0.0, posinf=1e4, neginf=-1e4
+        )
         p = self.natural_prototypes
         compared = torch.cat([stats, (stats - p) * self.prototype_scale, stats * p], 1)
         compared = torch.nan_to_num(compared, nan=0.0, posinf=1e4, neginf=-1e4)
@@ -203,7 +226,7 @@ class NaiveCrossAttention(nn.Module):
         q = self.q_proj(query).view(b, 1, self.heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(context).view(b, 1, self.heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(context).view(b, 1, self.heads, self.head_dim).transpose(1, 2)
-        attn = torch.clamp(q @ k.transpose(-2, -1) * self.head_dim ** -0.5, -1e4, 1e4).softmax(-1)
+        attn = torch.clamp(q @ k.transpose(-2, -1) * self.head_dim**-0.5, -1e4, 1e4).softmax(-1)
         if torch.isnan(attn).any():
             attn = torch.where(torch.isnan(attn), torch.full_like(attn, 1.0 / attn.shape[-1]), attn)
         return self.out_proj((attn @ v).transpose(1, 2).reshape(b, -1))
@@ -219,7 +242,7 @@ class NaiveSelfAttention(nn.Module):
         b, n = x.shape[0], 1
         qkv = self.qkv(x.unsqueeze(1)).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        attn = torch.clamp(q @ k.transpose(-2, -1) * self.head_dim ** -0.5, -1e4, 1e4).softmax(-1)
+        attn = torch.clamp(q @ k.transpose(-2, -1) * self.head_dim**-0.5, -1e4, 1e4).softmax(-1)
         if torch.isnan(attn).any():
             attn = torch.where(torch.isnan(attn), torch.full_like(attn, 1.0 / n), attn)
         return self.proj((attn @ v).transpose(1, 2).reshape(b, n, -1)).squeeze(1)
@@ -230,7 +253,8 @@ class NaiveFusion(nn.Module):
         super().__init__()
         self.fusion_weights = nn.Parameter(torch.ones(3) / 3)
         self.transforms = nn.ModuleList(
-            [nn.Sequential(nn.Linear(d, d), nn.LayerNorm(d), nn.ReLU()) for _ in range(3)])
+            [nn.Sequential(nn.Linear(d, d), nn.LayerNorm(d), nn.ReLU()) for _ in range(3)]
+        )
         self.post_fusion = nn.Sequential(nn.Linear(d, d), nn.LayerNorm(d), nn.ReLU(), nn.Dropout(0.1))
 
     def forward(self, streams):
@@ -241,19 +265,27 @@ class NaiveFusion(nn.Module):
 class NaiveTIGAS(nn.Module):
     """TIGAS.md re-stated plainly; same state_dict keys as upstream and ``TIGASModel``."""
 
-    def __init__(self, mode: str = "fast", base_channels: int = 32, feature_dim: int = 256,
-                 heads: int = 8) -> None:
+    def __init__(
+        self, mode: str = "fast", base_channels: int = 32, feature_dim: int = 256, heads: int = 8
+    ) -> None:
         super().__init__()
         d = feature_dim
         self.fast = mode == "fast"
         self.perceptual_extractor = NaiveExtractor(base_channels)
-        self.perceptual_aggregator = nn.Sequential(nn.Linear(30 * base_channels, d), nn.LayerNorm(d),
-                                                   nn.ReLU(), nn.Dropout(0.1))
+        self.perceptual_aggregator = nn.Sequential(
+            nn.Linear(30 * base_channels, d), nn.LayerNorm(d), nn.ReLU(), nn.Dropout(0.1)
+        )
         if self.fast:
-            self.aux_branch = nn.Sequential(*_conv_bn_relu(3, 32, 2), *_conv_bn_relu(32, 64, 2),
-                                            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, d // 2))
-            self.fast_fusion = nn.Sequential(nn.Linear(d + d // 2, d), nn.LayerNorm(d), nn.ReLU(),
-                                             nn.Dropout(0.1))
+            self.aux_branch = nn.Sequential(
+                *_conv_bn_relu(3, 32, 2),
+                *_conv_bn_relu(32, 64, 2),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(),
+                nn.Linear(64, d // 2),
+            )
+            self.fast_fusion = nn.Sequential(
+                nn.Linear(d + d // 2, d), nn.LayerNorm(d), nn.ReLU(), nn.Dropout(0.1)
+            )
         else:
             self.spectral_analyzer = NaiveSpectral(d)
             self.statistical_estimator = NaiveStatistical(d)
@@ -262,11 +294,20 @@ class NaiveTIGAS(nn.Module):
             self.self_attention = NaiveSelfAttention(d, heads)
             self.feature_fusion = NaiveFusion(d)
         self.regression_head = nn.Sequential(
-            nn.Linear(d, d // 2), nn.LayerNorm(d // 2), nn.ReLU(), nn.Dropout(0.1),
-            nn.Linear(d // 2, d // 4), nn.LayerNorm(d // 4), nn.ReLU(), nn.Dropout(0.1),
-            nn.Linear(d // 4, 1), nn.Sigmoid())
-        self.binary_classifier = nn.Sequential(nn.Linear(d, d // 2), nn.ReLU(), nn.Dropout(0.1),
-                                               nn.Linear(d // 2, 2))
+            nn.Linear(d, d // 2),
+            nn.LayerNorm(d // 2),
+            nn.ReLU(),
+            nn.Dropout(0.1),
+            nn.Linear(d // 2, d // 4),
+            nn.LayerNorm(d // 4),
+            nn.ReLU(),
+            nn.Dropout(0.1),
+            nn.Linear(d // 4, 1),
+            nn.Sigmoid(),
+        )
+        self.binary_classifier = nn.Sequential(
+            nn.Linear(d, d // 2), nn.ReLU(), nn.Dropout(0.1), nn.Linear(d // 2, 2)
+        )
 
     def forward(self, x) -> Tuple[torch.Tensor, torch.Tensor]:
         x = torch.clamp(2 * x - 1, -1, 1)
@@ -276,15 +317,20 @@ class NaiveTIGAS(nn.Module):
         else:
             spectral = self.spectral_analyzer(x)
             statistical = self.statistical_estimator(x)
-            fused = self.feature_fusion([perceptual,
-                                         self.spectral_to_perceptual_attn(spectral, perceptual),
-                                         self.stat_to_perceptual_attn(statistical, perceptual)])
+            fused = self.feature_fusion(
+                [
+                    perceptual,
+                    self.spectral_to_perceptual_attn(spectral, perceptual),
+                    self.stat_to_perceptual_attn(statistical, perceptual),
+                ]
+            )
             fused = self.self_attention(fused)
         score = torch.clamp(self.regression_head(fused), 0, 1)
         return score, torch.clamp(self.binary_classifier(fused), -10, 10)
 
 
 # -- shared weights and timing --------------------------------------------------------------
+
 
 def randomized_state(model: nn.Module, seed: int) -> Dict[str, torch.Tensor]:
     """``model``'s state_dict with every float entry perturbed (seeded), so that normalisation
@@ -318,16 +364,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--with-branches", action="store_true",
-                        help="full mode: also time TIGASModel.features (computes the branches)")
-    parser.add_argument("--channels-last", action="store_true",
-                        help="also time lossport's model in channels-last memory format")
+    parser.add_argument(
+        "--with-branches",
+        action="store_true",
+        help="full mode: also time TIGASModel.features (computes the branches)",
+    )
+    parser.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="also time lossport's model in channels-last memory format",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    images = torch.rand(args.batch, 3, args.size, args.size,
-                        generator=torch.Generator().manual_seed(args.seed))
-    print(f"TIGAS eager CPU, batch {args.batch}, {args.size}x{args.size}, {args.threads} threads, "
-          f"torch {torch.__version__}, median of {args.repeats} after 1 warm-up, seed {args.seed}")
+    images = torch.rand(
+        args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(args.seed)
+    )
+    print(
+        f"TIGAS eager CPU, batch {args.batch}, {args.size}x{args.size}, {args.threads} threads, "
+        f"torch {torch.__version__}, median of {args.repeats} after 1 warm-up, seed {args.seed}"
+    )
     for mode in args.modes.split(","):
         ours = TIGASModel(mode=mode).eval()
         naive = NaiveTIGAS(mode=mode).eval()
@@ -344,9 +399,12 @@ def main() -> None:
             for name, a, b in (("score", expected[0], got[0]), ("logits", expected[1], got[1])):
                 error = (a - b).abs().max().item()
                 assert error < 1e-4, f"{mode}: {name} differs from the naive model by {error:.2e}"
-            print(f"{mode}: outputs agree (max |score diff| "
-                  f"{(expected[0] - got[0]).abs().max().item():.1e}, max |logit diff| "
-                  f"{(expected[1] - got[1]).abs().max().item():.1e})", flush=True)
+            print(
+                f"{mode}: outputs agree (max |score diff| "
+                f"{(expected[0] - got[0]).abs().max().item():.1e}, max |logit diff| "
+                f"{(expected[1] - got[1]).abs().max().item():.1e})",
+                flush=True,
+            )
             times = {name: [] for name in contenders}
             for name, fn in contenders.items():
                 fn(images)  # warm-up
@@ -356,8 +414,11 @@ def main() -> None:
         base = statistics.median(times["naive"])
         for name, samples in times.items():
             seconds = statistics.median(samples)
-            print(f"  {mode:<4} {name:<24} {args.batch / seconds:7.3f} img/s  "
-                  f"({seconds:6.2f} s/batch)  speed-up x{base / seconds:.2f}", flush=True)
+            print(
+                f"  {mode:<4} {name:<24} {args.batch / seconds:7.3f} img/s  "
+                f"({seconds:6.2f} s/batch)  speed-up x{base / seconds:.2f}",
+                flush=True,
+            )
 
 
 def _channels_last(model: TIGASModel):

@@ -33,8 +33,7 @@ def loop_ranking_loss(scores: torch.Tensor, labels: torch.Tensor, margin: float 
     return loss / max(len(real_scores) * len(fake_scores), 1)
 
 
-def vectorised_ranking_loss(scores: torch.Tensor, labels: torch.Tensor,
-                            margin: float = 0.5) -> torch.Tensor:
+def vectorised_ranking_loss(scores: torch.Tensor, labels: torch.Tensor, margin: float = 0.5) -> torch.Tensor:
     return pairwise_ranking_loss(scores, labels > 0.5, margin)
 
 
@@ -72,6 +71,7 @@ def main() -> None:
             else:
                 grad = torch.zeros_like(leaf)
             return loss.detach(), grad
+
         return once
 
     loop_time, (loop_loss, loop_grad) = _timed(run(loop_ranking_loss), args.repeats)
@@ -79,16 +79,23 @@ def main() -> None:
 
     pairs = int((labels > 0.5).sum()) * int((labels <= 0.5).sum())
     what = "forward + backward" if args.backward else "forward"
-    print(f"TIGAS ranking loss, batch {args.batch} ({pairs} real x fake pairs), {what}, "
-          f"median of {args.repeats} (loop) / {20 * args.repeats} (matrix), torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"TIGAS ranking loss, batch {args.batch} ({pairs} real x fake pairs), {what}, "
+        f"median of {args.repeats} (loop) / {20 * args.repeats} (matrix), torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     print(f"  python pair loop (seed 000): {loop_time * 1e3:10.3f} ms   loss {loop_loss.item():.8f}")
     print(f"  vectorised [B, B] matrix   : {vec_time * 1e3:10.3f} ms   loss {vec_loss.item():.8f}")
     print(f"  speed ratio: {loop_time / vec_time:.0f}x")
-    print(f"  max abs difference: loss {(loop_loss - vec_loss).abs().item():.3e}"
-          + (f", gradient {(loop_grad - vec_grad).abs().max().item():.3e}" if args.backward else "")
-          + " (float32 summation order)")
-    exact = (loop_ranking_loss(scores.double(), labels) -
-             vectorised_ranking_loss(scores.double(), labels)).abs().item()
+    print(
+        f"  max abs difference: loss {(loop_loss - vec_loss).abs().item():.3e}"
+        + (f", gradient {(loop_grad - vec_grad).abs().max().item():.3e}" if args.backward else "")
+        + " (float32 summation order)"
+    )
+    exact = (
+        (loop_ranking_loss(scores.double(), labels) - vectorised_ranking_loss(scores.double(), labels))
+        .abs()
+        .item()
+    )
     print(f"  max abs difference in float64: loss {exact:.3e}")
 
 

@@ -29,8 +29,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         report = Path(folder) / "validate.json"
         for jobs in args.jobs.split(","):
-            command = [sys.executable, "-m", "lossport", "validate", "all", "--backends",
-                       "eager,torchscript,ort-cpu", "--jobs", jobs, "--json", str(report)]
+            command = [
+                sys.executable,
+                "-m",
+                "lossport",
+                "validate",
+                "all",
+                "--backends",
+                "eager,torchscript,ort-cpu",
+                "--jobs",
+                jobs,
+                "--json",
+                str(report),
+            ]
             start = time.perf_counter()
             subprocess.run(command, check=True, capture_output=True)
             walls[jobs] = time.perf_counter() - start
@@ -41,12 +52,16 @@ def main() -> None:
         print(f"speed-up --jobs {last} over --jobs {first}: {walls[first] / walls[last]:.2f}x")
     export = sum(s["seconds"]["export"] for s in specs)
     run = sum(s["seconds"]["run"] for s in specs)
-    print(f"{len(specs)} specs; summed over specs (--jobs {last}): exports {export:.1f} s, "
-          f"backend runs and comparisons {run:.1f} s")
+    print(
+        f"{len(specs)} specs; summed over specs (--jobs {last}): exports {export:.1f} s, "
+        f"backend runs and comparisons {run:.1f} s"
+    )
     print("longest:")
-    for spec in sorted(specs, key=lambda s: -sum(s["seconds"].values()))[:args.top]:
-        print(f"  {spec['spec']:28s} export {spec['seconds']['export']:5.1f} s  "
-              f"run {spec['seconds']['run']:5.1f} s")
+    for spec in sorted(specs, key=lambda s: -sum(s["seconds"].values()))[: args.top]:
+        print(
+            f"  {spec['spec']:28s} export {spec['seconds']['export']:5.1f} s  "
+            f"run {spec['seconds']['run']:5.1f} s"
+        )
 
 
 if __name__ == "__main__":

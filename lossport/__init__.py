@@ -1,4 +1,7 @@
-"""lossport: reference losses and the TIGAS scorer, exported to TorchScript and ONNX, with
-numerical proof that every runtime computes the same outputs and gradients."""
+"""lossport: losses, the TIGAS scorer and your own PyTorch modules, exported to TorchScript and
+ONNX (with gradient graphs), with numerical proof that every runtime computes the same outputs
+and gradients."""
 
-__version__ = "0.1.0"
+from lossport._version import __version__
+
+__all__ = ["__version__"]

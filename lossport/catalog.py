@@ -17,7 +17,7 @@ from lossport.spec.registration import register, registered_specs, withdraw
 
 def _load_builtins() -> None:
     # Importing the families runs their register() calls.
-    import lossport.losses  # noqa: F401
+    import lossport.losses
     import lossport.models  # noqa: F401
 
 

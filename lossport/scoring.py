@@ -15,8 +15,8 @@ from typing import Union
 import numpy as np
 import torch
 
-from lossport.artifact.runtime import OnnxArtifact, TorchScriptArtifact, open_artifact
 from lossport.artifact.metadata import preprocess_of
+from lossport.artifact.runtime import OnnxArtifact, TorchScriptArtifact, open_artifact
 from lossport.errors import ArtifactError, brief_reason
 from lossport.models.tigas.scoring import Prediction, as_prediction
 from lossport.spec.preprocess import Preprocess
@@ -30,12 +30,13 @@ class ArtifactScorer:
             raise ArtifactError(f"{path}: no such model file")
         self.artifact = open_artifact(Path(path), "cpu")
         self.source = str(path)
-        self.preprocess = (preprocess_of(self.artifact.metadata, self.source)
-                           or Preprocess.default())
+        self.preprocess = preprocess_of(self.artifact.metadata, self.source) or Preprocess.default()
         if isinstance(self.artifact, OnnxArtifact) and len(self.artifact.input_names) != 1:
-            raise ArtifactError(f"{path}: not a TIGAS scorer (it takes "
-                                f"{len(self.artifact.input_names)} inputs, expected one image "
-                                f"batch)")
+            raise ArtifactError(
+                f"{path}: not a TIGAS scorer (it takes "
+                f"{len(self.artifact.input_names)} inputs, expected one image "
+                f"batch)"
+            )
 
     def predict(self, images: torch.Tensor) -> Prediction:
         batch = self.preprocess.apply(images)
@@ -43,12 +44,16 @@ class ArtifactScorer:
             if isinstance(self.artifact, TorchScriptArtifact):
                 outputs = self.artifact(batch)
             else:
-                named = self.artifact.run({self.artifact.input_names[0]:
-                                           batch.numpy().astype(np.float32)})
-                outputs = ([named["score"], named["logits"]] if {"score", "logits"} <= set(named)
-                           else list(named.values()))
+                named = self.artifact.run({self.artifact.input_names[0]: batch.numpy().astype(np.float32)})
+                outputs = (
+                    [named["score"], named["logits"]]
+                    if {"score", "logits"} <= set(named)
+                    else list(named.values())
+                )
         except Exception as exc:  # a loss or another model: it does not take an image batch
-            raise ArtifactError(f"{self.source}: not a TIGAS scorer (running it on an image "
-                                f"batch failed: {brief_reason(exc)})") from None
+            raise ArtifactError(
+                f"{self.source}: not a TIGAS scorer (running it on an image "
+                f"batch failed: {brief_reason(exc)})"
+            ) from None
         score, logits = as_prediction(outputs, self.source)
         return score.detach(), logits.detach()

@@ -21,8 +21,9 @@ def tigas_fixtures() -> Path:
 @pytest.fixture
 def tiny_spec():
     """The test-only tiny scorer, registered for the duration of one test."""
-    from lossport import catalog
     from tiny_model import TINY
+
+    from lossport import catalog
 
     with catalog.registered(TINY):
         yield TINY

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossport.spec.domains import Interval
 from lossport.spec import Spec, TensorSpec
+from lossport.spec.domains import Interval
 
 
 class TinyScorer(nn.Module):
@@ -25,8 +25,7 @@ class TinyScorer(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.norm(self.conv(images)))
-        x = F.interpolate(x, size=(images.shape[2], images.shape[3]), mode="bilinear",
-                          align_corners=False)
+        x = F.interpolate(x, size=(images.shape[2], images.shape[3]), mode="bilinear", align_corners=False)
         return torch.sigmoid(self.head(x.mean(dim=(2, 3))))
 
 

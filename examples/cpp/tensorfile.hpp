@@ -7,12 +7,13 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "json.hpp"
+#include "tensorfile_header.hpp"  // parse_header: every check, before anything is allocated
 
 namespace tensorfile {
 
@@ -21,42 +22,22 @@ struct TensorFile {
   json::Value header;
 };
 
-inline void check_little_endian_host() {
-  const uint16_t one = 1;
-  unsigned char first = 0;
-  std::memcpy(&first, &one, 1);
-  if (first != 1) throw std::runtime_error("tensor files are little-endian; this host is not");
-}
-
 inline torch::ScalarType scalar_type(const std::string& dtype) {
   if (dtype == "float32") return torch::kFloat32;
   if (dtype == "int64") return torch::kInt64;
   throw std::runtime_error("unsupported tensor file dtype \"" + dtype + "\" (float32 or int64)");
 }
 
+// The tensor and header of a tensor file; throws std::runtime_error naming the file and what is
+// wrong with it. Allocates only once the header is checked against the file size.
 inline TensorFile read(const std::string& path) {
   check_little_endian_host();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open");
-  const std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  uint32_t length = 0;
-  if (raw.size() < 8 || std::string(raw.data(), 4) != "LPT1") {
-    throw std::runtime_error(path + ": not a lossport tensor file (make one with `lossport preprocess`)");
-  }
-  std::memcpy(&length, raw.data() + 4, 4);
-  if (raw.size() < 8 + static_cast<size_t>(length)) throw std::runtime_error(path + ": truncated header");
-
+  const std::vector<char> raw = read_bytes(path);
+  Header header = parse_header(raw, path);
   TensorFile file;
-  file.header = json::parse(std::string(raw.data() + 8, length));
-  std::vector<int64_t> shape;
-  for (const auto& dim : file.header.at("shape").array) shape.push_back(static_cast<int64_t>(dim.number));
-  const auto type = scalar_type(file.header.at("dtype").string);
-  file.tensor = torch::empty(shape, torch::TensorOptions().dtype(type));
-  const size_t bytes = file.tensor.numel() * file.tensor.element_size();
-  if (raw.size() - 8 - length != bytes) {
-    throw std::runtime_error(path + ": data size does not match the header's shape (truncated or corrupt)");
-  }
-  std::memcpy(file.tensor.data_ptr(), raw.data() + 8 + length, bytes);
+  file.tensor = torch::empty(header.shape, torch::TensorOptions().dtype(scalar_type(header.dtype)));
+  if (header.data_bytes > 0) std::memcpy(file.tensor.data_ptr(), raw.data() + header.data_offset, header.data_bytes);
+  file.header = std::move(header.json);
   return file;
 }
 

@@ -9,28 +9,71 @@ const os = require('os');
 
 const MAGIC = 'LPT1';
 const ARRAYS = { float32: Float32Array, int64: BigInt64Array };
+const MAX_DIMS = 32;
+const MAX_DEPTH = 64; // arrays and objects nested deeper in the header are an error, as in C++
 
 function checkHost() {
   if (os.endianness() !== 'LE') throw new Error('tensor files are little-endian; this host is not');
 }
 
-/** {header, data}: the JSON header and a typed array (Float32Array or BigInt64Array). */
+/** Whether `value` nests arrays and objects more than `levels` deep. */
+function tooDeep(value, levels) {
+  if (value === null || typeof value !== 'object') return false;
+  return levels === 0 || Object.values(value).some((item) => tooDeep(item, levels - 1));
+}
+
+/**
+ * {header, data}: the JSON header and a typed array (Float32Array or BigInt64Array). Throws an
+ * Error naming the file and what is wrong with it; allocates only once the header is checked
+ * against the file size.
+ */
 function read(path) {
   checkHost();
-  const raw = fs.readFileSync(path);
+  const fail = (what) => new Error(`${path}: ${what}`);
+  let raw;
+  try {
+    raw = fs.readFileSync(path);
+  } catch (error) {
+    throw fail(`cannot read (${error.code || error.message})`);
+  }
   if (raw.length < 8 || raw.toString('latin1', 0, 4) !== MAGIC) {
-    throw new Error(`${path}: not a lossport tensor file (make one with \`lossport preprocess\`)`);
+    throw fail('not a lossport tensor file (no LPT1 magic); make one with `lossport preprocess`');
   }
   const length = raw.readUInt32LE(4);
-  const header = JSON.parse(raw.toString('utf8', 8, 8 + length));
-  const TypedArray = ARRAYS[header.dtype];
-  if (!TypedArray) throw new Error(`${path}: unsupported dtype ${header.dtype} (float32 or int64)`);
-  const bytes = raw.subarray(8 + length);
-  const count = header.shape.reduce((a, b) => a * b, 1);
-  if (bytes.length !== count * TypedArray.BYTES_PER_ELEMENT) {
-    throw new Error(`${path}: data size does not match the header's shape (truncated or corrupt)`);
+  if (length > raw.length - 8) {
+    throw fail(`header length ${length} runs past the end of the file (${raw.length} bytes)`);
   }
-  const data = new TypedArray(count);
+  let header;
+  try { // strict UTF-8, and a BOM is an error as in Python
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(raw.subarray(8, 8 + length)));
+  } catch (error) { // V8's message quotes the header: keep it one line of ASCII
+    throw fail(`corrupt tensor file header (${error.message.replace(/[^\x20-\x7e]/g, '?')})`);
+  }
+  if (tooDeep(header, MAX_DEPTH)) throw fail(`corrupt tensor file header (nested deeper than ${MAX_DEPTH} levels)`);
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) {
+    throw fail('tensor file header is not a JSON object');
+  }
+  const { shape, dtype } = header;
+  // Sizes are exact integers (isSafeInteger: up to 2^53 - 1, not true or 2.5); JSON.parse reads
+  // 2.0 as 2, so JavaScript cannot tell them apart.
+  if (!Array.isArray(shape) || shape.length > MAX_DIMS || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw fail(`header 'shape' must be a list of at most ${MAX_DIMS} sizes (integers from 0 to 2^53 - 1)`);
+  }
+  if (typeof dtype !== 'string' || !Object.hasOwn(ARRAYS, dtype)) {
+    throw fail("header 'dtype' must be float32 or int64");
+  }
+  const TypedArray = ARRAYS[dtype];
+  // prod(shape) * itemsize, exact (BigInt): the product of the nonzero sizes must fit in int64
+  // (as in numpy and libtorch), and a shape with a 0 holds no data at all.
+  const shown = `shape [${shape.join(', ')}] of ${dtype}`;
+  const nonzero = shape.reduce((bytes, d) => (d === 0 ? bytes : bytes * BigInt(d)), BigInt(TypedArray.BYTES_PER_ELEMENT));
+  if (nonzero > 2n ** 63n - 1n) throw fail(`${shown} is too large`);
+  const needed = shape.includes(0) ? 0n : nonzero;
+  const bytes = raw.subarray(8 + length);
+  if (BigInt(bytes.length) !== needed) { // nothing may follow the data
+    throw fail(`${bytes.length} data bytes, but ${shown} needs ${needed} (truncated or corrupt file)`);
+  }
+  const data = new TypedArray(bytes.length / TypedArray.BYTES_PER_ELEMENT);
   new Uint8Array(data.buffer).set(bytes); // a copy, aligned for the typed array
   return { header, data };
 }

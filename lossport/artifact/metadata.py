@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from lossport import __version__
+from lossport._version import __version__
 from lossport.errors import ArtifactError
 from lossport.io.digest import FileRecord
 from lossport.spec import Spec
@@ -46,13 +46,26 @@ MAX_ENTRIES = 4096  # names in a list, keys in the config
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-\[\],=]{0,127}$")
 
 
-def build_metadata(spec: Spec, config: Mapping[str, Any], *, fmt: str, dynamic: Sequence[str],
-                   with_grad: bool, outputs: Sequence[str], opset: Optional[int],
-                   weights: Optional[FileRecord] = None) -> Dict[str, str]:
+def build_metadata(
+    spec: Spec,
+    config: Mapping[str, Any],
+    *,
+    fmt: str,
+    dynamic: Sequence[str],
+    with_grad: bool,
+    outputs: Sequence[str],
+    opset: Optional[int],
+    weights: Optional[FileRecord] = None,
+) -> Dict[str, str]:
     """The ``lossport.*`` keys of an artifact of ``spec`` at ``config``."""
     inputs = [
-        {"name": t.name, "shape": list(t.shape), "dtype": "float32" if t.domain.is_float else "int64",
-         "domain": t.domain.describe(), "differentiable": t.differentiable}
+        {
+            "name": t.name,
+            "shape": list(t.shape),
+            "dtype": "float32" if t.domain.is_float else "int64",
+            "domain": t.domain.describe(),
+            "differentiable": t.differentiable,
+        }
         for t in spec.inputs
     ]
     meta = {
@@ -68,10 +81,12 @@ def build_metadata(spec: Spec, config: Mapping[str, Any], *, fmt: str, dynamic: 
     }
     if with_grad:
         grad_of = spec.outputs[spec.grad_output_index]
-        meta["gradient"] = json.dumps({
-            "of": f"{spec.objective.__name__}({grad_of})",
-            "inputs": list(spec.differentiable_inputs),
-        })
+        meta["gradient"] = json.dumps(
+            {
+                "of": f"{spec.objective.__name__}({grad_of})",
+                "inputs": list(spec.differentiable_inputs),
+            }
+        )
     if opset is not None:
         meta["opset"] = str(opset)
     if weights is not None:
@@ -82,6 +97,7 @@ def build_metadata(spec: Spec, config: Mapping[str, Any], *, fmt: str, dynamic: 
 
 
 # -- reading -----------------------------------------------------------------------------------
+
 
 def read_metadata(path: Path) -> Dict[str, str]:
     """The ``lossport.*`` metadata of an ``.onnx`` or TorchScript ``.pt`` file (prefix removed),
@@ -95,8 +111,9 @@ def read_metadata(path: Path) -> Dict[str, str]:
         raise ArtifactError(f"{path}: neither an ONNX model (.onnx) nor a TorchScript archive (.pt)")
     meta = read_any_metadata(path)
     if "spec" not in meta:
-        raise ArtifactError(f"{path}: not exported by lossport (no lossport.* metadata); "
-                            f"export it with `lossport export`")
+        raise ArtifactError(
+            f"{path}: not exported by lossport (no lossport.* metadata); export it with `lossport export`"
+        )
     return meta
 
 
@@ -108,7 +125,7 @@ def read_any_metadata(path: Path) -> Dict[str, str]:
     if not path.is_file():
         raise ArtifactError(f"{path}: no such file")
     raw = _torchscript_metadata(path) if zipfile.is_zipfile(path) else _onnx_metadata(path)
-    return {k[len(PREFIX):]: v for k, v in raw.items() if k.startswith(PREFIX)}
+    return {k[len(PREFIX) :]: v for k, v in raw.items() if k.startswith(PREFIX)}
 
 
 def _onnx_metadata(path: Path) -> Dict[str, str]:
@@ -145,11 +162,13 @@ def _torchscript_metadata(path: Path) -> Dict[str, str]:
 
 def _check_size(path: Path, key: str, size: int) -> None:
     if size > MAX_VALUE_BYTES:
-        raise ArtifactError(f"{path}: metadata {key} holds {size} bytes, more than "
-                            f"{MAX_VALUE_BYTES}: not a lossport artifact")
+        raise ArtifactError(
+            f"{path}: metadata {key} holds {size} bytes, more than {MAX_VALUE_BYTES}: not a lossport artifact"
+        )
 
 
 # -- the schema ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ArtifactInfo:
@@ -177,11 +196,14 @@ def read_artifact_info(path: Path) -> ArtifactInfo:
 def parse_metadata(meta: Mapping[str, str], source: str) -> ArtifactInfo:
     """Check every value of ``meta`` (prefix removed) against the schema; raise
     :class:`ArtifactError` naming the first bad key."""
+
     def fail(key: str, why: str) -> ArtifactError:
         shown = meta.get(key, "")
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        return ArtifactError(f"{source}: corrupt lossport.{key} metadata {shown!r} ({why}); "
-                             f"re-export the artifact with `lossport export`")
+        return ArtifactError(
+            f"{source}: corrupt lossport.{key} metadata {shown!r} ({why}); "
+            f"re-export the artifact with `lossport export`"
+        )
 
     def loaded(key: str, default: Any = None) -> Any:
         if key not in meta:
@@ -195,8 +217,11 @@ def parse_metadata(meta: Mapping[str, str], source: str) -> ArtifactInfo:
 
     def names(key: str) -> List[str]:
         value = loaded(key)
-        if not isinstance(value, list) or len(value) > MAX_ENTRIES or not all(
-                isinstance(n, str) and _NAME.match(n) for n in value):
+        if (
+            not isinstance(value, list)
+            or len(value) > MAX_ENTRIES
+            or not all(isinstance(n, str) and _NAME.match(n) for n in value)
+        ):
             raise fail(key, "expected a list of names")
         return value
 
@@ -210,13 +235,20 @@ def parse_metadata(meta: Mapping[str, str], source: str) -> ArtifactInfo:
     if fmt not in FORMATS:
         raise fail("format", f"expected {' or '.join(FORMATS)}")
     config = loaded("config")
-    if not isinstance(config, dict) or len(config) > MAX_ENTRIES or not all(
-            _NAME.match(k) and _plain(v) for k, v in config.items()):
+    if (
+        not isinstance(config, dict)
+        or len(config) > MAX_ENTRIES
+        or not all(_NAME.match(k) and _plain(v) for k, v in config.items())
+    ):
         raise fail("config", "expected an object of plain values")
     inputs = loaded("inputs")
-    if not isinstance(inputs, list) or len(inputs) > MAX_ENTRIES or not all(
-            isinstance(i, dict) and isinstance(i.get("name"), str) and _NAME.match(i["name"])
-            for i in inputs):
+    if (
+        not isinstance(inputs, list)
+        or len(inputs) > MAX_ENTRIES
+        or not all(
+            isinstance(i, dict) and isinstance(i.get("name"), str) and _NAME.match(i["name"]) for i in inputs
+        )
+    ):
         raise fail("inputs", "expected a list of named inputs")
     with_grad = loaded("with_grad")
     if not isinstance(with_grad, bool):
@@ -230,15 +262,25 @@ def parse_metadata(meta: Mapping[str, str], source: str) -> ArtifactInfo:
     if "weights" in meta:
         weights = FileRecord.from_json(loaded("weights"), source)
     preprocess = preprocess_of(meta, source)
-    return ArtifactInfo(source=source, spec=spec, kind=kind, format=fmt, config=config,
-                        inputs=[i["name"] for i in inputs], outputs=names("outputs"),
-                        dynamic=names("dynamic_axes"), with_grad=with_grad, opset=opset,
-                        weights=weights, preprocess=preprocess)
+    return ArtifactInfo(
+        source=source,
+        spec=spec,
+        kind=kind,
+        format=fmt,
+        config=config,
+        inputs=[i["name"] for i in inputs],
+        outputs=names("outputs"),
+        dynamic=names("dynamic_axes"),
+        with_grad=with_grad,
+        opset=opset,
+        weights=weights,
+        preprocess=preprocess,
+    )
 
 
 def preprocess_of(meta: Mapping[str, str], source: str) -> Optional[Preprocess]:
     """The preprocessing contract in raw metadata (prefix removed), or ``None``."""
-    text = meta.get(PREPROCESS_KEY[len(PREFIX):])
+    text = meta.get(PREPROCESS_KEY[len(PREFIX) :])
     return Preprocess.from_json(text, source) if text else None
 
 

@@ -50,13 +50,10 @@ class OnnxArtifact:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as exc:  # ORT raises its own pybind error types on load
             if device == "cuda":
-                raise DeviceUnavailable(f"the CUDA provider cannot run it: {brief_reason(exc)}"
-                                        ) from None
-            raise ArtifactError(f"{self.path}: not a loadable ONNX model "
-                                f"({brief_reason(exc)})") from None
+                raise DeviceUnavailable(f"the CUDA provider cannot run it: {brief_reason(exc)}") from None
+            raise ArtifactError(f"{self.path}: not a loadable ONNX model ({brief_reason(exc)})") from None
         if device == "cuda" and self.session.get_providers()[:1] != ["CUDAExecutionProvider"]:
-            raise DeviceUnavailable(f"the session would run on {self.session.get_providers()}, "
-                                    f"not CUDA")
+            raise DeviceUnavailable(f"the session would run on {self.session.get_providers()}, not CUDA")
         self.metadata = read_any_metadata(self.path)
         self.input_names: List[str] = [i.name for i in self.session.get_inputs()]
         self.output_names: List[str] = [o.name for o in self.session.get_outputs()]
@@ -91,8 +88,9 @@ class TorchScriptArtifact:
                 warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning))
                 self.module = torch.jit.load(str(self.path), map_location=device)
         except Exception as exc:  # corrupt code or constants fail in open-ended ways
-            raise ArtifactError(f"{self.path}: not a loadable TorchScript archive "
-                                f"({brief_reason(exc)})") from None
+            raise ArtifactError(
+                f"{self.path}: not a loadable TorchScript archive ({brief_reason(exc)})"
+            ) from None
         self.module.eval()
 
     @property
@@ -104,13 +102,13 @@ class TorchScriptArtifact:
         with torch.set_grad_enabled(self.with_grad or torch.is_grad_enabled()):
             return self.module(*[t.to(self.device) for t in inputs])
 
-    def run_positional(self, inputs: Sequence[torch.Tensor],
-                       names: Sequence[str]) -> Dict[str, np.ndarray]:
+    def run_positional(self, inputs: Sequence[torch.Tensor], names: Sequence[str]) -> Dict[str, np.ndarray]:
         """Outputs, flattened and named ``names`` in order (extra outputs are an error)."""
         outputs = flatten_outputs(self(*inputs))
         if len(outputs) != len(names):
-            raise ArtifactError(f"{self.path}: returns {len(outputs)} outputs, its metadata "
-                                f"names {len(names)}")
+            raise ArtifactError(
+                f"{self.path}: returns {len(outputs)} outputs, its metadata names {len(names)}"
+            )
         return {name: _numpy(value) for name, value in zip(names, outputs)}
 
 
@@ -142,15 +140,14 @@ def _cuda_providers(ort: Any) -> List[Any]:
     """The CUDA provider with TF32 off, after loading the CUDA libraries from pip packages
     where this onnxruntime can (``preload_dlls``); :class:`DeviceUnavailable` without it."""
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        raise DeviceUnavailable("this onnxruntime build has no CUDA provider (install "
-                                "onnxruntime-gpu)")
+        raise DeviceUnavailable("this onnxruntime build has no CUDA provider (install onnxruntime-gpu)")
     if not cuda_device_present():
         raise DeviceUnavailable("no CUDA device is visible")
     if hasattr(ort, "preload_dlls"):
         try:
             ort.preload_dlls()
         except Exception as exc:  # missing pip CUDA packages: the system's may still serve
-            warnings.warn(f"onnxruntime.preload_dlls() failed ({brief_reason(exc)})")
+            warnings.warn(f"onnxruntime.preload_dlls() failed ({brief_reason(exc)})", stacklevel=2)
     return [("CUDAExecutionProvider", {"use_tf32": "0"})]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from lossport import __version__
+from lossport._version import __version__
 from lossport.cli import export, images, listing, validate
 
 

@@ -41,14 +41,16 @@ def user_errors(command: Callable) -> Callable:
         except KeyboardInterrupt:
             click.echo("error: interrupted", err=True)
             sys.exit(130)
-        except Exception as exc:  # noqa: BLE001 - the one place every error becomes a line
+        except Exception as exc:
             if debugging():
                 traceback.print_exc()
             if isinstance(exc, LossportError):
                 click.echo(f"error: {exc}", err=True)
             else:
-                click.echo(f"error: unexpected failure ({brief_reason(exc)}); rerun with "
-                           f"--debug for the traceback", err=True)
+                click.echo(
+                    f"error: unexpected failure ({brief_reason(exc)}); rerun with --debug for the traceback",
+                    err=True,
+                )
             sys.exit(EXIT_USAGE)
 
     return wrapper
@@ -75,8 +77,9 @@ def parse_dynamic(text: Optional[str]) -> Optional[List[str]]:
     names: List[str] = []
     for name in (n.strip() for n in text.split(",")):
         if not name:
-            raise ConfigError(f"--dynamic {text!r}: empty axis name; give all, none or names "
-                              f"such as batch,spatial")
+            raise ConfigError(
+                f"--dynamic {text!r}: empty axis name; give all, none or names such as batch,spatial"
+            )
         names += list(SPATIAL) if name == "spatial" else [name]
     return names
 
@@ -113,6 +116,7 @@ def check_report_paths(*paths: Optional[Path]) -> None:
 
 def add_options(*options: Callable) -> Callable:
     """Decorator applying click ``options`` in the order given."""
+
     def decorate(command: Callable) -> Callable:
         for option in reversed(options):
             command = option(command)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+
 import click
 from tqdm import tqdm
 
@@ -18,40 +19,64 @@ from lossport.models.tigas.specs import DEFAULT_IMG_SIZE, resolve_weights
 from lossport.validation.export_check import verify_export
 
 export_options = add_options(
-    click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="onnx",
-                 show_default=True),
-    click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-                 help="Artifact path (default: NAME[_grad].onnx|.pt in the current folder)."),
-    click.option("--with-grad", is_flag=True,
-                 help="Also output d objective / d input for each differentiable input."),
-    click.option("--dynamic", help="Dynamic axes: all (default), none, or names such as "
-                                   "batch or batch,spatial."),
+    click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="onnx", show_default=True),
+    click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Artifact path (default: NAME[_grad].onnx|.pt in the current folder).",
+    ),
+    click.option(
+        "--with-grad", is_flag=True, help="Also output d objective / d input for each differentiable input."
+    ),
+    click.option(
+        "--dynamic", help="Dynamic axes: all (default), none, or names such as batch or batch,spatial."
+    ),
     click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True),
-    click.option("--no-check", is_flag=True,
-                 help="Skip the built-in check of the written artifact against eager."),
-    click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-                 help="Override a config value (repeatable)."),
+    click.option(
+        "--no-check", is_flag=True, help="Skip the built-in check of the written artifact against eager."
+    ),
+    click.option(
+        "--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override a config value (repeatable)."
+    ),
 )
 
 tigas_weight_options = add_options(
-    click.option("--mode", type=click.Choice(["fast", "full"]),
-                 help="Model mode (default: fast; with weights, the checkpoint's)."),
-    click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
-                 help="TIGAS checkpoint file (upstream trainer, save_model or raw state_dict)."),
-    click.option("--weights", type=click.Choice(["hub", "random"]),
-                 help="hub: upstream's published weights (default; needs huggingface_hub and "
-                      "the network once); random: seeded fresh weights."),
-    click.option("--trust-checkpoint", is_flag=True,
-                 help="Allow a checkpoint that needs arbitrary unpickling (trusted files only)."),
+    click.option(
+        "--mode",
+        type=click.Choice(["fast", "full"]),
+        help="Model mode (default: fast; with weights, the checkpoint's).",
+    ),
+    click.option(
+        "--checkpoint",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="TIGAS checkpoint file (upstream trainer, save_model or raw state_dict).",
+    ),
+    click.option(
+        "--weights",
+        type=click.Choice(["hub", "random"]),
+        help="hub: upstream's published weights (default; needs huggingface_hub and "
+        "the network once); random: seeded fresh weights.",
+    ),
+    click.option(
+        "--trust-checkpoint",
+        is_flag=True,
+        help="Allow a checkpoint that needs arbitrary unpickling (trusted files only).",
+    ),
 )
 
 
 def report_export(result: ExportResult) -> None:
-    checked = (f"checked on {len(result.checks)} runs, worst abs error "
-               f"{max((c.max_abs for r in result.checks for c in r.comparisons), default=0.0):.2e}"
-               if result.checks else "not checked (--no-check)")
-    click.echo(f"wrote {result.path} ({result.format}, outputs {', '.join(result.outputs)}, "
-               f"dynamic {', '.join(result.dynamic) or 'none'}; {checked}; {result.seconds:.1f}s)")
+    checked = (
+        f"checked on {len(result.checks)} runs, worst abs error "
+        f"{max((c.max_abs for r in result.checks for c in r.comparisons), default=0.0):.2e}"
+        if result.checks
+        else "not checked (--no-check)"
+    )
+    click.echo(
+        f"wrote {result.path} ({result.format}, outputs {', '.join(result.outputs)}, "
+        f"dynamic {', '.join(result.dynamic) or 'none'}; {checked}; {result.seconds:.1f}s)"
+    )
 
 
 @click.group("export")
@@ -67,37 +92,88 @@ def export_loss(name, fmt, output, with_grad, dynamic, opset, no_check, settings
     """Export the registered loss NAME (see `lossport list losses`)."""
     spec = catalog.get_spec(name, kind="loss")
     config = spec.resolve_config(parse_settings(settings))
-    report_export(export_artifact(spec, fmt=fmt, path=output, config=config, with_grad=with_grad,
-                                  dynamic=parse_dynamic(dynamic), opset=opset,
-                                  verify=None if no_check else verify_export))
+    report_export(
+        export_artifact(
+            spec,
+            fmt=fmt,
+            path=output,
+            config=config,
+            with_grad=with_grad,
+            dynamic=parse_dynamic(dynamic),
+            opset=opset,
+            verify=None if no_check else verify_export,
+        )
+    )
 
 
 @export_group.command("tigas")
 @tigas_weight_options
-@click.option("--img-size", type=int, default=DEFAULT_IMG_SIZE, show_default=True,
-              help="Image size of the preprocessing contract and the export example.")
+@click.option(
+    "--img-size",
+    type=int,
+    default=DEFAULT_IMG_SIZE,
+    show_default=True,
+    help="Image size of the preprocessing contract and the export example.",
+)
 @export_options
 @user_errors
-def export_tigas(mode, checkpoint, weights, trust_checkpoint, img_size, fmt, output, with_grad,
-                 dynamic, opset, no_check, settings) -> None:
+def export_tigas(
+    mode,
+    checkpoint,
+    weights,
+    trust_checkpoint,
+    img_size,
+    fmt,
+    output,
+    with_grad,
+    dynamic,
+    opset,
+    no_check,
+    settings,
+) -> None:
     """Export the TIGAS scorer (outputs score [B,1], logits [B,2]; --with-grad adds
     grad_images = d(1 - mean(score))/d images)."""
-    resolved = resolve_weights(mode=mode, checkpoint=checkpoint, weights=weights,
-                               trust_checkpoint=trust_checkpoint,
-                               overrides=parse_settings(settings), img_size=img_size)
-    report_export(export_artifact(
-        catalog.get_spec("tigas", kind="model"), fmt=fmt, path=output, config=resolved.config,
-        module=resolved.model, with_grad=with_grad, dynamic=parse_dynamic(dynamic), opset=opset,
-        verify=None if no_check else verify_export, weights=resolved.weights,
-        protected=[checkpoint] if checkpoint is not None else []))
+    resolved = resolve_weights(
+        mode=mode,
+        checkpoint=checkpoint,
+        weights=weights,
+        trust_checkpoint=trust_checkpoint,
+        overrides=parse_settings(settings),
+        img_size=img_size,
+    )
+    report_export(
+        export_artifact(
+            catalog.get_spec("tigas", kind="model"),
+            fmt=fmt,
+            path=output,
+            config=resolved.config,
+            module=resolved.model,
+            with_grad=with_grad,
+            dynamic=parse_dynamic(dynamic),
+            opset=opset,
+            verify=None if no_check else verify_export,
+            weights=resolved.weights,
+            protected=[checkpoint] if checkpoint is not None else [],
+        )
+    )
 
 
 @export_group.command("losses")
 @click.option("--all", "export_all", is_flag=True, required=True, help="Every registered loss.")
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Folder for the artifacts and manifest.json (created).")
-@click.option("--format", "formats", type=click.Choice(sorted(FORMATS)), multiple=True,
-              help="Formats to write (default: both).")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the artifacts and manifest.json (created).",
+)
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(sorted(FORMATS)),
+    multiple=True,
+    help="Formats to write (default: both).",
+)
 @click.option("--with-grad", is_flag=True, help="Also write the gradient variant of each.")
 @click.option("--no-check", is_flag=True)
 @user_errors
@@ -105,13 +181,18 @@ def export_losses(export_all, output_dir: Path, formats, with_grad, no_check) ->
     """Export every registered loss into a folder, with a manifest.json."""
     _make_folder(output_dir)
     specs = catalog.all_specs("loss")
-    with tqdm(total=len(specs), desc="export", unit="loss", file=sys.stderr,
-              disable=not sys.stderr.isatty()) as bar:
+    with tqdm(
+        total=len(specs), desc="export", unit="loss", file=sys.stderr, disable=not sys.stderr.isatty()
+    ) as bar:
         manifest, failures = export_many(
-            specs, output_dir, formats=formats or sorted(FORMATS), with_grad=with_grad,
+            specs,
+            output_dir,
+            formats=formats or sorted(FORMATS),
+            with_grad=with_grad,
             verify=None if no_check else verify_export,
-            progress=lambda result: bar.set_postfix_str(result.spec))
-    for name, message in failures:
+            progress=lambda result: bar.set_postfix_str(result.spec),
+        )
+    for _name, message in failures:
         click.echo(f"error: {message}", err=True)
     click.echo(f"wrote {manifest} ({len(specs) - len(failures)} of {len(specs)} losses)")
     if failures:

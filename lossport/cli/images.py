@@ -23,8 +23,10 @@ from lossport.spec.preprocess import Preprocess
 def _contract(size, model) -> Preprocess:
     """The preprocessing contract: ``--size S|H,W`` (RGB, [0,1], NCHW), or ``--model``'s."""
     if (size is None) == (model is None):
-        raise ConfigError("give the image size as --size SIZE|HEIGHT,WIDTH, or --model ARTIFACT "
-                          "to use the artifact's preprocessing contract (not both)")
+        raise ConfigError(
+            "give the image size as --size SIZE|HEIGHT,WIDTH, or --model ARTIFACT "
+            "to use the artifact's preprocessing contract (not both)"
+        )
     if model is not None:
         return artifact_preprocess(model) or Preprocess.default()
     dims = parse_sizes(size, "--size", "SIZE or HEIGHT,WIDTH (positive integers)")
@@ -35,13 +37,25 @@ def _contract(size, model) -> Preprocess:
 
 @click.command("preprocess")
 @click.argument("images", nargs=-1)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Tensor file to write (format: lossport/io/tensorfile.py, docs/deploying.md).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Tensor file to write (format: lossport/io/tensorfile.py, docs/deploying.md).",
+)
 @click.option("--size", help="Resize images to SIZE x SIZE or HEIGHT,WIDTH (RGB, [0,1], NCHW).")
-@click.option("--model", type=click.Path(path_type=Path),
-              help="Follow this exported artifact's preprocessing contract (size, range, ...).")
-@click.option("--random", "random_shape", metavar="SHAPE",
-              help="Instead of images: uniform [0, 1) float32 values of SHAPE, e.g. 2,3,64,64.")
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path),
+    help="Follow this exported artifact's preprocessing contract (size, range, ...).",
+)
+@click.option(
+    "--random",
+    "random_shape",
+    metavar="SHAPE",
+    help="Instead of images: uniform [0, 1) float32 values of SHAPE, e.g. 2,3,64,64.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random.")
 @user_errors
 def preprocess(images, output, size, model, random_shape, seed) -> None:
@@ -52,12 +66,10 @@ def preprocess(images, output, size, model, random_shape, seed) -> None:
     if random_shape:
         if size is not None or model is not None:
             raise ConfigError("--size and --model apply to images, not to --random")
-        shape = parse_sizes(random_shape, "--random",
-                            "comma-separated positive sizes, e.g. 2,3,64,64")
+        shape = parse_sizes(random_shape, "--random", "comma-separated positive sizes, e.g. 2,3,64,64")
         if len(shape) > 8 or math.prod(shape) > MAX_ELEMENTS:
-            raise ConfigError(f"--random {random_shape}: at most 8 dimensions and "
-                              f"{MAX_ELEMENTS} elements")
-        if not 0 <= seed < 2 ** 63:
+            raise ConfigError(f"--random {random_shape}: at most 8 dimensions and {MAX_ELEMENTS} elements")
+        if not 0 <= seed < 2**63:
             raise ConfigError(f"--seed {seed}: use 0 to 2**63 - 1")
         tensor = torch.rand(shape, generator=torch.Generator().manual_seed(seed))
         info = {"range": "[0,1]", "seed": seed, **({"layout": "NCHW"} if len(shape) == 4 else {})}
@@ -72,8 +84,12 @@ def preprocess(images, output, size, model, random_shape, seed) -> None:
             raise ImageError(f"no images found in {', '.join(images)}")
         files, batch = batches[0]
         tensor = contract.apply(batch)
-        info = {"layout": contract.layout, "range": contract.range,
-                "channel_order": contract.channel_order, "files": files}
+        info = {
+            "layout": contract.layout,
+            "range": contract.range,
+            "channel_order": contract.channel_order,
+            "files": files,
+        }
         what = f"{len(files)} images"
     header = tensorfile.write(output, tensor, **info)
     click.echo(f"wrote {output} ({header['dtype']} {header['shape']}, {what})")
@@ -81,27 +97,62 @@ def preprocess(images, output, size, model, random_shape, seed) -> None:
 
 @click.command("score")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--checkpoint", type=click.Path(path_type=Path),
-              help="Upstream TIGAS checkpoint to run in PyTorch (default: the hub weights).")
-@click.option("--model", "model_file", type=click.Path(path_type=Path),
-              help="Exported scorer instead: .onnx (ONNX Runtime, CPU) or TorchScript .pt.")
-@click.option("--img-size", type=click.IntRange(MIN_SIDE, MAX_IMAGE_SIDE),
-              help="Resize side with --checkpoint (default: the checkpoint's, else 256); an "
-                   "exported model's own preprocessing contract decides for --model.")
-@click.option("--heads", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Attention heads of a full-mode checkpoint (not stored in the file).")
-@click.option("--input-range", type=click.Choice(["[0,1]", "[-1,1]"]), default="[0,1]",
-              show_default=True, help="Input range the checkpoint's model expects.")
-@click.option("--trust-checkpoint", is_flag=True,
-              help="Load a checkpoint that needs arbitrary unpickling (trusted files only).")
+@click.option(
+    "--checkpoint",
+    type=click.Path(path_type=Path),
+    help="Upstream TIGAS checkpoint to run in PyTorch (default: the hub weights).",
+)
+@click.option(
+    "--model",
+    "model_file",
+    type=click.Path(path_type=Path),
+    help="Exported scorer instead: .onnx (ONNX Runtime, CPU) or TorchScript .pt.",
+)
+@click.option(
+    "--img-size",
+    type=click.IntRange(MIN_SIDE, MAX_IMAGE_SIDE),
+    help="Resize side with --checkpoint (default: the checkpoint's, else 256); an "
+    "exported model's own preprocessing contract decides for --model.",
+)
+@click.option(
+    "--heads",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Attention heads of a full-mode checkpoint (not stored in the file).",
+)
+@click.option(
+    "--input-range",
+    type=click.Choice(["[0,1]", "[-1,1]"]),
+    default="[0,1]",
+    show_default=True,
+    help="Input range the checkpoint's model expects.",
+)
+@click.option(
+    "--trust-checkpoint",
+    is_flag=True,
+    help="Load a checkpoint that needs arbitrary unpickling (trusted files only).",
+)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
-@click.option("--device", help="Torch device for --checkpoint: cpu, cuda or cuda:N (default: "
-                               "cuda if available).")
+@click.option(
+    "--device", help="Torch device for --checkpoint: cpu, cuda or cuda:N (default: cuda if available)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
 @user_errors
-def score_command(paths, checkpoint, model_file, img_size, heads, input_range, trust_checkpoint,
-                  batch_size, device, as_json, as_csv) -> None:
+def score_command(
+    paths,
+    checkpoint,
+    model_file,
+    img_size,
+    heads,
+    input_range,
+    trust_checkpoint,
+    batch_size,
+    device,
+    as_json,
+    as_csv,
+) -> None:
     """Score images (files or folders, recursive) with TIGAS: 1 = real, 0 = generated."""
     from lossport.models.tigas import TIGAS
     from lossport.scoring import ArtifactScorer
@@ -113,20 +164,31 @@ def score_command(paths, checkpoint, model_file, img_size, heads, input_range, t
     sources, skipped = image_io.collect_sources(paths)
     if model_file is not None:
         if img_size is not None or trust_checkpoint or device is not None:
-            raise ConfigError("--img-size, --trust-checkpoint and --device apply to --checkpoint; "
-                              "an exported --model brings its own preprocessing contract")
+            raise ConfigError(
+                "--img-size, --trust-checkpoint and --device apply to --checkpoint; "
+                "an exported --model brings its own preprocessing contract"
+            )
         runner = ArtifactScorer(model_file)
     else:
-        runner = TIGAS(checkpoint, img_size=img_size, device=device, num_attention_heads=heads,
-                       input_range=input_range, trust_checkpoint=trust_checkpoint)
-    result = score_sources(runner, sources, skipped, batch_size,
-                           progress=any(p.is_dir() for p in paths))
+        runner = TIGAS(
+            checkpoint,
+            img_size=img_size,
+            device=device,
+            num_attention_heads=heads,
+            input_range=input_range,
+            trust_checkpoint=trust_checkpoint,
+        )
+    result = score_sources(runner, sources, skipped, batch_size, progress=any(p.is_dir() for p in paths))
     if not result.scores:
-        raise ImageError(f"no readable images in {', '.join(map(str, paths))} "
-                         f"({len(result.skipped)} files skipped)")
+        raise ImageError(
+            f"no readable images in {', '.join(map(str, paths))} ({len(result.skipped)} files skipped)"
+        )
     click.echo(result.render("json" if as_json else "csv" if as_csv else "table"))
     for item in result.skipped:
         click.echo(f"skipped {item.path}: {item.reason}", err=True)
     count = len(result.scores)
-    click.echo(f"scored {count} image{'s' if count != 1 else ''}, skipped "
-               f"{len(result.skipped)} file{'s' if len(result.skipped) != 1 else ''}", err=True)
+    click.echo(
+        f"scored {count} image{'s' if count != 1 else ''}, skipped "
+        f"{len(result.skipped)} file{'s' if len(result.skipped) != 1 else ''}",
+        err=True,
+    )

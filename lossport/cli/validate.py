@@ -37,42 +37,69 @@ MAX_DEFAULT_JOBS = 8
 
 validate_options = add_options(
     click.option("--backends", help=f"Comma list of {', '.join(BACKENDS)} (default: all)."),
-    click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
-                 help="Seed of the random cases; printed so a failure can be replayed."),
+    click.option(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        show_default=True,
+        help="Seed of the random cases; printed so a failure can be replayed.",
+    ),
     click.option("--atol", type=float, help="Override the absolute tolerance (finite, >= 0)."),
     click.option("--rtol", type=float, help="Override the relative tolerance (finite, >= 0)."),
-    click.option("--require-cuda", is_flag=True,
-                 help="Fail (instead of skip) when ORT-CUDA cannot run."),
-    click.option("--localize", is_flag=True,
-                 help="On an ONNX mismatch, name the first op whose output diverges."),
-    click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-                 help="Write every number to this JSON file."),
-    click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
-                 help="Write a JUnit XML report (one test case per spec x backend x check)."),
+    click.option("--require-cuda", is_flag=True, help="Fail (instead of skip) when ORT-CUDA cannot run."),
+    click.option(
+        "--localize", is_flag=True, help="On an ONNX mismatch, name the first op whose output diverges."
+    ),
+    click.option(
+        "--json",
+        "json_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write every number to this JSON file.",
+    ),
+    click.option(
+        "--junit",
+        "junit_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write a JUnit XML report (one test case per spec x backend x check).",
+    ),
 )
 
-jobs_option = click.option("--jobs", "workers", type=click.IntRange(min=1),
-                           default=min(available_cpus(), MAX_DEFAULT_JOBS),
-                           show_default=f"one per CPU, at most {MAX_DEFAULT_JOBS}",
-                           help="Specs validated at once, in parallel processes (each holds "
-                                "its own copy of PyTorch: memory grows with it).")
+jobs_option = click.option(
+    "--jobs",
+    "workers",
+    type=click.IntRange(min=1),
+    default=min(available_cpus(), MAX_DEFAULT_JOBS),
+    show_default=f"one per CPU, at most {MAX_DEFAULT_JOBS}",
+    help="Specs validated at once, in parallel processes (each holds "
+    "its own copy of PyTorch: memory grows with it).",
+)
 
 
-def options_from(backends, seed, atol, rtol, require_cuda, localize, json_path,
-                 junit_path) -> ValidationOptions:
+def options_from(
+    backends, seed, atol, rtol, require_cuda, localize, json_path, junit_path
+) -> ValidationOptions:
     """Checked options; report paths are checked too, before any work starts."""
     check_report_paths(json_path, junit_path)
-    return ValidationOptions(backends=parse_backends(backends, BACKENDS), seed=seed, atol=atol,
-                             rtol=rtol, require_cuda=require_cuda, localize=localize)
+    return ValidationOptions(
+        backends=parse_backends(backends, BACKENDS),
+        seed=seed,
+        atol=atol,
+        rtol=rtol,
+        require_cuda=require_cuda,
+        localize=localize,
+    )
 
 
-def run_and_report(jobs: Sequence[Callable[[], SpecReport]], options: ValidationOptions,
-                   json_path, junit_path, workers: int) -> None:
+def run_and_report(
+    jobs: Sequence[Callable[[], SpecReport]], options: ValidationOptions, json_path, junit_path, workers: int
+) -> None:
     """Run ``jobs`` (callables returning a SpecReport), print the table, write the reports, and
     exit 1 on any mismatch."""
     click.echo(f"seed {options.seed} (replay with --seed {options.seed})", err=True)
-    with tqdm(total=len(jobs), desc="validate", unit="spec", file=sys.stderr,
-              disable=not sys.stderr.isatty()) as bar:
+    with tqdm(
+        total=len(jobs), desc="validate", unit="spec", file=sys.stderr, disable=not sys.stderr.isatty()
+    ) as bar:
+
         def done(result) -> None:
             bar.set_postfix_str(result.spec)
             bar.update()
@@ -109,8 +136,13 @@ def validate_losses(names, workers, **option_values) -> None:
     """Validate the named losses (default: every registered loss)."""
     options = options_from(**option_values)
     specs = [catalog.get_spec(n, kind="loss") for n in names] if names else catalog.all_specs("loss")
-    run_and_report([job for s in specs for job in variant_jobs(s, options)], options,
-                   option_values["json_path"], option_values["junit_path"], workers)
+    run_and_report(
+        [job for s in specs for job in variant_jobs(s, options)],
+        options,
+        option_values["json_path"],
+        option_values["junit_path"],
+        workers,
+    )
 
 
 @validate_group.command("all")
@@ -120,8 +152,13 @@ def validate_losses(names, workers, **option_values) -> None:
 def validate_all(workers, **option_values) -> None:
     """Validate every registered loss and model (each model variant at its small test config)."""
     options = options_from(**option_values)
-    run_and_report([job for s in catalog.all_specs() for job in variant_jobs(s, options)],
-                   options, option_values["json_path"], option_values["junit_path"], workers)
+    run_and_report(
+        [job for s in catalog.all_specs() for job in variant_jobs(s, options)],
+        options,
+        option_values["json_path"],
+        option_values["junit_path"],
+        workers,
+    )
 
 
 @validate_group.command("tigas")
@@ -135,30 +172,38 @@ def validate_tigas(mode, checkpoint, weights, trust_checkpoint, workers, **optio
     options = options_from(**option_values)
     spec = catalog.get_spec("tigas", kind="model")
     if checkpoint is None and weights is None:
-        jobs = [job for job in variant_jobs(spec, options)
-                if mode is None or job.config["mode"] == mode]
+        jobs = [job for job in variant_jobs(spec, options) if mode is None or job.config["mode"] == mode]
     else:
-        resolved = resolve_weights(mode=mode, checkpoint=checkpoint, weights=weights,
-                                   trust_checkpoint=trust_checkpoint)
+        resolved = resolve_weights(
+            mode=mode, checkpoint=checkpoint, weights=weights, trust_checkpoint=trust_checkpoint
+        )
         label = f"tigas[{resolved.config['mode']}]"
-        jobs = [lambda: validate_spec(spec, resolved.config, options, module=resolved.model,
-                                      label=label)]
-    run_and_report(jobs, options, option_values["json_path"], option_values["junit_path"],
-                   workers)
+        jobs = [lambda: validate_spec(spec, resolved.config, options, module=resolved.model, label=label)]
+    run_and_report(jobs, options, option_values["json_path"], option_values["junit_path"], workers)
 
 
 @validate_group.command("artifact")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
-              help="The checkpoint the artifact was exported from (matched by its sha256).")
-@click.option("--trust-checkpoint", is_flag=True,
-              help="Allow a checkpoint that needs arbitrary unpickling (trusted files only).")
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The checkpoint the artifact was exported from (matched by its sha256).",
+)
+@click.option(
+    "--trust-checkpoint",
+    is_flag=True,
+    help="Allow a checkpoint that needs arbitrary unpickling (trusted files only).",
+)
 @validate_options
 @user_errors
 def validate_artifact_command(path, checkpoint, trust_checkpoint, **option_values) -> None:
     """Validate an existing .onnx/.pt exported by lossport against its recorded spec and config
     (weights from --checkpoint when it was exported from one; nothing in the file is trusted)."""
     options = options_from(**option_values)
-    run_and_report([lambda: validate_artifact(path, options, checkpoint=checkpoint,
-                                              trust_checkpoint=trust_checkpoint)],
-                   options, option_values["json_path"], option_values["junit_path"], workers=1)
+    run_and_report(
+        [lambda: validate_artifact(path, options, checkpoint=checkpoint, trust_checkpoint=trust_checkpoint)],
+        options,
+        option_values["json_path"],
+        option_values["junit_path"],
+        workers=1,
+    )

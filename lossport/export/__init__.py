@@ -15,5 +15,12 @@ from lossport.export.exporter import (
     select_dynamic,
 )
 
-__all__ = ["EXPORT_SEED", "FORMATS", "ExportRequest", "ExportResult", "default_path",
-           "export_artifact", "select_dynamic"]
+__all__ = [
+    "EXPORT_SEED",
+    "FORMATS",
+    "ExportRequest",
+    "ExportResult",
+    "default_path",
+    "export_artifact",
+    "select_dynamic",
+]

@@ -68,16 +68,16 @@ def check_output_path(path: Path, fmt: str, protected: Sequence[Path] = ()) -> N
     the export reads, e.g. its checkpoint)."""
     suffix = FORMATS[fmt]
     if path.suffix.lower() != suffix:
-        raise ConfigError(f"output {path}: a {fmt} artifact is written to a {suffix} file; "
-                          f"name it {path.with_suffix(suffix).name if path.suffix else path.name + suffix}")
+        raise ConfigError(
+            f"output {path}: a {fmt} artifact is written to a {suffix} file; "
+            f"name it {path.with_suffix(suffix).name if path.suffix else path.name + suffix}"
+        )
     for source in protected:
         if Path(source).exists() and path.exists() and os.path.samefile(source, path):
-            raise ConfigError(f"output {path} is the file the export reads ({source}); choose "
-                              f"another -o")
+            raise ConfigError(f"output {path} is the file the export reads ({source}); choose another -o")
 
 
-def select_dynamic(spec: Spec, config: Mapping[str, Any],
-                   names: Optional[Sequence[str]]) -> List[str]:
+def select_dynamic(spec: Spec, config: Mapping[str, Any], names: Optional[Sequence[str]]) -> List[str]:
     """The dynamic axes to export: ``None`` means every dynamic dim of the spec; otherwise
     ``names`` must all be dynamic dims of the spec (returned in the spec's order)."""
     available = spec.dynamic_dims(config)
@@ -85,17 +85,27 @@ def select_dynamic(spec: Spec, config: Mapping[str, Any],
         return available
     unknown = [n for n in names if n not in available]
     if unknown:
-        raise ConfigError(f"{spec.name} has no dynamic axis {', '.join(unknown)}; its axes are "
-                          f"{', '.join(available) or 'none'}")
+        raise ConfigError(
+            f"{spec.name} has no dynamic axis {', '.join(unknown)}; its axes are "
+            f"{', '.join(available) or 'none'}"
+        )
     return [n for n in available if n in names]
 
 
-def export_artifact(spec: Spec, *, fmt: str, path: Optional[Path] = None,
-                    config: Optional[Mapping[str, Any]] = None, module: Optional[nn.Module] = None,
-                    with_grad: bool = False, dynamic: Optional[Sequence[str]] = None,
-                    opset: int = DEFAULT_OPSET, verify: Optional[Verify] = None,
-                    weights: Optional[FileRecord] = None,
-                    protected: Sequence[Path] = ()) -> ExportResult:
+def export_artifact(
+    spec: Spec,
+    *,
+    fmt: str,
+    path: Optional[Path] = None,
+    config: Optional[Mapping[str, Any]] = None,
+    module: Optional[nn.Module] = None,
+    with_grad: bool = False,
+    dynamic: Optional[Sequence[str]] = None,
+    opset: int = DEFAULT_OPSET,
+    verify: Optional[Verify] = None,
+    weights: Optional[FileRecord] = None,
+    protected: Sequence[Path] = (),
+) -> ExportResult:
     """Export ``spec`` and return what was written. Raises :class:`ExportError` (nothing is left
     at ``path``) when the export or ``verify`` fails, :class:`ConfigError` on bad options.
 
@@ -109,31 +119,48 @@ def export_artifact(spec: Spec, *, fmt: str, path: Optional[Path] = None,
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; use {' or '.join(FORMATS)}")
     if fmt == "onnx" and opset < MIN_OPSET:
-        raise ConfigError(f"--opset {opset} is below the minimum {MIN_OPSET} (the exporter "
-                          f"needs opset >= {MIN_OPSET})")
+        raise ConfigError(
+            f"--opset {opset} is below the minimum {MIN_OPSET} (the exporter needs opset >= {MIN_OPSET})"
+        )
     if fmt == "onnx" and opset > max_opset():
-        raise ConfigError(f"--opset {opset} is above {max_opset()}, the newest opset the "
-                          f"installed onnx knows")
+        raise ConfigError(
+            f"--opset {opset} is above {max_opset()}, the newest opset the installed onnx knows"
+        )
     if with_grad and not spec.differentiable_inputs:
-        raise ConfigError(f"{spec.name} has no differentiable input, so --with-grad has nothing "
-                          f"to compute")
+        raise ConfigError(f"{spec.name} has no differentiable input, so --with-grad has nothing to compute")
     path = Path(path) if path is not None else default_path(spec, fmt, with_grad)
     check_output_path(path, fmt, protected)
     config = spec.resolve_config() if config is None else dict(config)
     module = spec.instantiate(config) if module is None else module.eval()
     dims = select_dynamic(spec, config, dynamic)
     outputs = list(spec.outputs) + (gradient_names(spec) if with_grad else [])
-    metadata = build_metadata(spec, config, fmt=fmt, dynamic=dims, with_grad=with_grad,
-                              outputs=outputs, opset=opset if fmt == "onnx" else None,
-                              weights=weights)
+    metadata = build_metadata(
+        spec,
+        config,
+        fmt=fmt,
+        dynamic=dims,
+        with_grad=with_grad,
+        outputs=outputs,
+        opset=opset if fmt == "onnx" else None,
+        weights=weights,
+    )
     example = spec.sample_inputs(spec.sizes(0, config), EXPORT_SEED)
 
     start = time.perf_counter()
     with atomic_path(path) as temp:
         try:
             if fmt == "onnx":
-                write_onnx(module, spec, example, temp, metadata, dynamic=dims, opset=opset,
-                           output_names=outputs, with_grad=with_grad)
+                write_onnx(
+                    module,
+                    spec,
+                    example,
+                    temp,
+                    metadata,
+                    dynamic=dims,
+                    opset=opset,
+                    output_names=outputs,
+                    with_grad=with_grad,
+                )
             else:
                 write_torchscript(module, spec, example, temp, metadata, with_grad)
         except LossportError:
@@ -142,5 +169,6 @@ def export_artifact(spec: Spec, *, fmt: str, path: Optional[Path] = None,
             raise ExportError(f"exporting {spec.name} to {fmt} failed: {brief_reason(exc)}") from exc
         checks = verify(ExportRequest(temp, spec, config, module, dims, with_grad)) if verify else []
         digest = sha256_file(temp)
-    return ExportResult(path, spec.name, fmt, config, outputs, dims, with_grad,
-                        time.perf_counter() - start, digest, checks)
+    return ExportResult(
+        path, spec.name, fmt, config, outputs, dims, with_grad, time.perf_counter() - start, digest, checks
+    )

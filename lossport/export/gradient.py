@@ -20,8 +20,8 @@ from typing import Any, Callable, List, Sequence, Tuple
 import torch
 from torch import nn
 
-from lossport.spec.flatten import distinct_outputs, flatten_outputs
 from lossport.spec import Spec
+from lossport.spec.flatten import distinct_outputs, flatten_outputs
 
 
 def gradient_names(spec: Spec) -> List[str]:
@@ -45,7 +45,8 @@ def gradient_function(module: nn.Module, spec: Spec) -> Callable[..., Tuple[torc
 
         argnums = tuple(range(len(diff_positions)))
         grads, outputs = torch.func.grad(objective, argnums=argnums, has_aux=True)(
-            *[inputs[i] for i in diff_positions])
+            *[inputs[i] for i in diff_positions]
+        )
         return distinct_outputs((*outputs, *grads))
 
     return program
@@ -53,7 +54,7 @@ def gradient_function(module: nn.Module, spec: Spec) -> Callable[..., Tuple[torc
 
 # -- TorchScript ------------------------------------------------------------------------------
 
-_WRAPPER_TEMPLATE = '''
+_WRAPPER_TEMPLATE = """
 from typing import Dict, List, Optional, Tuple
 import torch
 from {objective_module} import {objective_name} as _objective
@@ -79,7 +80,7 @@ class GradientWrapper(torch.nn.Module):
         grads = torch.autograd.grad([_objective({grad_output})], [{diff_names}],
                                     allow_unused=True)
         return ({flat_outputs}, {grad_items})
-'''
+"""
 
 
 def _output_paths(output: Any, path: str = "out") -> List[str]:
@@ -91,8 +92,9 @@ def _output_paths(output: Any, path: str = "out") -> List[str]:
     return [p for i, value in enumerate(output) for p in _output_paths(value, f"{path}[{i}]")]
 
 
-def torchscript_gradient_module(module: nn.Module, spec: Spec,
-                                example: Sequence[torch.Tensor]) -> torch.jit.ScriptModule:
+def torchscript_gradient_module(
+    module: nn.Module, spec: Spec, example: Sequence[torch.Tensor]
+) -> torch.jit.ScriptModule:
     """A scripted module returning ``(*outputs, *input_gradients)`` via ``torch.autograd.grad``.
 
     Callers must leave grad mode on (TorchScript cannot switch it on inside the module).

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from lossport import __version__
+from lossport._version import __version__
 from lossport.errors import ExportError, LossportError
 from lossport.export.exporter import ExportResult, Verify, default_path, export_artifact
 from lossport.io.atomic import atomic_path
@@ -15,10 +15,15 @@ from lossport.spec import Spec
 MANIFEST = "manifest.json"
 
 
-def export_many(specs: Sequence[Spec], folder: Path, *, formats: Sequence[str], with_grad: bool,
-                verify: Optional[Verify] = None,
-                progress: Optional[Callable[[ExportResult], None]] = None
-                ) -> Tuple[Path, List[Tuple[str, str]]]:
+def export_many(
+    specs: Sequence[Spec],
+    folder: Path,
+    *,
+    formats: Sequence[str],
+    with_grad: bool,
+    verify: Optional[Verify] = None,
+    progress: Optional[Callable[[ExportResult], None]] = None,
+) -> Tuple[Path, List[Tuple[str, str]]]:
     """Export every spec in every format (and its gradient variant where differentiable, with
     ``with_grad``) into ``folder``, then write ``manifest.json`` for what succeeded.
 
@@ -35,23 +40,42 @@ def export_many(specs: Sequence[Spec], folder: Path, *, formats: Sequence[str], 
         try:
             for fmt in formats:
                 for grad in variants:
-                    result = export_artifact(spec, fmt=fmt, with_grad=grad, verify=verify,
-                                             path=folder / default_path(spec, fmt, grad))
-                    files.append({"file": result.path.name, "format": fmt, "with_grad": grad,
-                                  "sha256": result.sha256, "outputs": result.outputs,
-                                  "dynamic_axes": result.dynamic})
+                    result = export_artifact(
+                        spec,
+                        fmt=fmt,
+                        with_grad=grad,
+                        verify=verify,
+                        path=folder / default_path(spec, fmt, grad),
+                    )
+                    files.append(
+                        {
+                            "file": result.path.name,
+                            "format": fmt,
+                            "with_grad": grad,
+                            "sha256": result.sha256,
+                            "outputs": result.outputs,
+                            "dynamic_axes": result.dynamic,
+                        }
+                    )
                     if progress is not None:
                         progress(result)
         except LossportError as exc:
             failures.append((spec.name, str(exc)))
             continue
         description = spec.describe()
-        entries.append({"name": spec.name, "kind": spec.kind,
-                        "config": spec.resolve_config(), "inputs": description["inputs"],
-                        "outputs": description["outputs"], "files": files})
+        entries.append(
+            {
+                "name": spec.name,
+                "kind": spec.kind,
+                "config": spec.resolve_config(),
+                "inputs": description["inputs"],
+                "outputs": description["outputs"],
+                "files": files,
+            }
+        )
     manifest = folder / MANIFEST
     with atomic_path(manifest) as temp:
-        temp.write_text(json.dumps({"lossport": __version__, "formats": list(formats),
-                                    "artifacts": entries}, indent=2))
+        temp.write_text(
+            json.dumps({"lossport": __version__, "formats": list(formats), "artifacts": entries}, indent=2)
+        )
     return manifest, failures
-

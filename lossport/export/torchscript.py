@@ -26,8 +26,14 @@ def quiet_torchscript() -> Iterator[None]:
         yield
 
 
-def write_torchscript(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor], path: Path,
-                      metadata: Mapping[str, str], with_grad: bool) -> None:
+def write_torchscript(
+    module: nn.Module,
+    spec: Spec,
+    example: Sequence[torch.Tensor],
+    path: Path,
+    metadata: Mapping[str, str],
+    with_grad: bool,
+) -> None:
     with quiet_torchscript():
         if with_grad:
             scripted = torchscript_gradient_module(module, spec, example)

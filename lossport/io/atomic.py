@@ -39,8 +39,9 @@ def atomic_path(target: Path) -> Iterator[Path]:
     """
     check_writable(target)
     with _terminate_as_exit():
-        handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                        suffix=f".tmp{target.suffix}")
+        handle, name = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=f".tmp{target.suffix}"
+        )
         os.close(handle)
         temp = Path(name)
         try:
@@ -63,8 +64,10 @@ def _terminate_as_exit() -> Iterator[None]:
     """SIGTERM raises ``SystemExit(143)`` inside the block (as Ctrl-C raises
     ``KeyboardInterrupt``), so ``finally`` clauses remove temp files before the process ends.
     Only in the main thread, and only where SIGTERM still has its default action."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
         yield
         return
 

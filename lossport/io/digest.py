@@ -39,14 +39,21 @@ class FileRecord:
     @staticmethod
     def from_json(data: Any, source: str) -> "FileRecord":
         """Parse ``{"file": name, "sha256": 64 hex digits}``; :class:`ArtifactError` otherwise."""
-        ok = (isinstance(data, Mapping) and set(data) == {"file", "sha256"}
-              and isinstance(data["file"], str) and 0 < len(data["file"]) <= 255
-              and "/" not in data["file"] and "\\" not in data["file"]
-              and isinstance(data["sha256"], str) and len(data["sha256"]) == 64
-              and all(c in "0123456789abcdef" for c in data["sha256"]))
+        ok = (
+            isinstance(data, Mapping)
+            and set(data) == {"file", "sha256"}
+            and isinstance(data["file"], str)
+            and 0 < len(data["file"]) <= 255
+            and "/" not in data["file"]
+            and "\\" not in data["file"]
+            and isinstance(data["sha256"], str)
+            and len(data["sha256"]) == 64
+            and all(c in "0123456789abcdef" for c in data["sha256"])
+        )
         if not ok:
-            raise ArtifactError(f"{source}: invalid weights record {data!r} (expected a file name "
-                                f"and a sha256)")
+            raise ArtifactError(
+                f"{source}: invalid weights record {data!r} (expected a file name and a sha256)"
+            )
         return FileRecord(data["file"], data["sha256"])
 
     def matches(self, path: Path) -> bool:

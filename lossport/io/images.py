@@ -96,8 +96,9 @@ def scan_directory(directory: PathLike) -> Tuple[List[Path], List[Skipped]]:
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 images.append(path)
             else:
-                others.append(Skipped(str(path), f"not an image file (suffix not one of "
-                                                 f"{', '.join(IMAGE_SUFFIXES)})"))
+                others.append(
+                    Skipped(str(path), f"not an image file (suffix not one of {', '.join(IMAGE_SUFFIXES)})")
+                )
     return sorted(images), sorted(others, key=lambda item: item.path)
 
 
@@ -127,8 +128,9 @@ def collect_sources(paths: Sequence[PathLike]) -> Tuple[List[ImageSource], List[
     return sources, skipped
 
 
-def load_batches(sources: Sequence[ImageSource], size: Size, batch_size: int,
-                 skipped: List[Skipped]) -> Iterator[Tuple[List[str], torch.Tensor]]:
+def load_batches(
+    sources: Sequence[ImageSource], size: Size, batch_size: int, skipped: List[Skipped]
+) -> Iterator[Tuple[List[str], torch.Tensor]]:
     """Yield ``(paths, images [n, 3, H, W])`` with up to ``batch_size`` readable images each.
 
     An unreadable explicit source raises :class:`ImageError`; an unreadable found one is

@@ -76,20 +76,24 @@ def read(path: Union[str, Path]) -> Tuple[np.ndarray, Header]:
         raw = path.read_bytes()
     except OSError as exc:
         raise InvalidInputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    if raw[:len(MAGIC)] != MAGIC or len(raw) < _PREFIX:
-        raise InvalidInputError(f"{path}: not a lossport tensor file (no {MAGIC.decode()} magic); "
-                                f"make one with `lossport preprocess`")
+    if raw[: len(MAGIC)] != MAGIC or len(raw) < _PREFIX:
+        raise InvalidInputError(
+            f"{path}: not a lossport tensor file (no {MAGIC.decode()} magic); "
+            f"make one with `lossport preprocess`"
+        )
     (length,) = struct.unpack_from("<I", raw, len(MAGIC))
     try:
-        header = json.loads(raw[_PREFIX:_PREFIX + length].decode("utf-8"))
+        header = json.loads(raw[_PREFIX : _PREFIX + length].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInputError(f"{path}: corrupt tensor file header ({exc})") from exc
     shape, dtype = _check_header(path, header)
     expected = math.prod(shape) * dtype.itemsize
-    data = raw[_PREFIX + length:]
+    data = raw[_PREFIX + length :]
     if len(data) != expected:
-        raise InvalidInputError(f"{path}: {len(data)} data bytes, but shape {shape} of "
-                                f"{header['dtype']} needs {expected} (truncated or corrupt file)")
+        raise InvalidInputError(
+            f"{path}: {len(data)} data bytes, but shape {shape} of "
+            f"{header['dtype']} needs {expected} (truncated or corrupt file)"
+        )
     return np.frombuffer(data, dtype=dtype).astype(dtype.newbyteorder("="), copy=True).reshape(shape), header
 
 
@@ -100,6 +104,7 @@ def _check_header(path: Path, header: Mapping[str, Any]) -> Tuple[Tuple[int, ...
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise InvalidInputError(f"{path}: header 'shape' must be a list of sizes, got {shape!r}")
     if header.get("dtype") not in DTYPES:
-        raise InvalidInputError(f"{path}: header 'dtype' must be {' or '.join(DTYPES)}, "
-                                f"got {header.get('dtype')!r}")
+        raise InvalidInputError(
+            f"{path}: header 'dtype' must be {' or '.join(DTYPES)}, got {header.get('dtype')!r}"
+        )
     return tuple(shape), DTYPES[header["dtype"]]

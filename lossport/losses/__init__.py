@@ -51,10 +51,10 @@ from lossport.losses.classification import (
     softmax_focal_loss,
 )
 from lossport.losses.detection import (
-    CenterNetLoss,
     CenternessLoss,
-    DFLoss,
+    CenterNetLoss,
     DetectionLoss,
+    DFLoss,
     FCOSLoss,
     VarifocalLoss,
     centerness_loss,

@@ -44,8 +44,9 @@ def masked_mean(loss: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return selected.sum() / torch.clamp(weight.sum(), min=1.0)
 
 
-def weighted_reduce(loss: torch.Tensor, weight: Optional[torch.Tensor], reduction: str,
-                    eps: float) -> torch.Tensor:
+def weighted_reduce(
+    loss: torch.Tensor, weight: Optional[torch.Tensor], reduction: str, eps: float
+) -> torch.Tensor:
     """Reduce ``loss`` with optional per-element ``weight``.
 
     ``"mean"`` with weights is ``sum(w * l) / max(sum(w), eps)``; ``"sum"`` is ``sum(w * l)``;

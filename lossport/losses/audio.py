@@ -14,11 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossport.spec import checks
-from lossport.spec.domains import Real
 from lossport.errors import ConfigError, InvalidInputError
 from lossport.losses._reduce import REDUCTIONS, reduce_loss, safe_mean
-from lossport.spec import Spec, TensorSpec, register
+from lossport.spec import Spec, TensorSpec, checks, register
+from lossport.spec.domains import Real
 
 __all__ = [
     "MelSpectrogramLoss",
@@ -77,20 +76,23 @@ _WAVE_INPUTS = (
 )
 _WAVE_SHAPES = ({"batch": 3, "time": 50}, {"batch": 5, "time": 17}, {"batch": 1, "time": 64})
 
-register(Spec(
-    name="rmse",
-    build=RMSELoss,
-    inputs=_WAVE_INPUTS,
-    outputs=("loss",),
-    shapes=_WAVE_SHAPES,
-    source="loss-library catalog",
-    summary="sqrt(mean((p - t)^2) + eps) over all elements; eps keeps the gradient finite at p == t",
-    peer="torchmetrics.functional.mean_squared_error(squared=False)",
-    edge_cases=_rmse_edges,
-))
+register(
+    Spec(
+        name="rmse",
+        build=RMSELoss,
+        inputs=_WAVE_INPUTS,
+        outputs=("loss",),
+        shapes=_WAVE_SHAPES,
+        source="loss-library catalog",
+        summary="sqrt(mean((p - t)^2) + eps) over all elements; eps keeps the gradient finite at p == t",
+        peer="torchmetrics.functional.mean_squared_error(squared=False)",
+        edge_cases=_rmse_edges,
+    )
+)
 
 
 # -- SNR and SI-SDR ------------------------------------------------------------------------
+
 
 def _eps_ratio(numerator: torch.Tensor, denominator: torch.Tensor, eps: float) -> torch.Tensor:
     """``(numerator + eps) / (denominator + eps)``, evaluated as ``(n / eps + 1) / (d / eps + 1)``.
@@ -110,8 +112,13 @@ def _center(wave: torch.Tensor) -> torch.Tensor:
     return wave - wave.mean(dim=-1, keepdim=True)
 
 
-def snr_loss(prediction: torch.Tensor, target: torch.Tensor, eps: float = 1e-8,
-             zero_mean: bool = False, reduction: str = "mean") -> torch.Tensor:
+def snr_loss(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    eps: float = 1e-8,
+    zero_mean: bool = False,
+    reduction: str = "mean",
+) -> torch.Tensor:
     """Negative signal-to-noise ratio in dB.
 
     ``loss = -10 log10((||t||^2 + eps) / (||t - p||^2 + eps))`` per waveform, norms over the
@@ -132,8 +139,13 @@ def snr_loss(prediction: torch.Tensor, target: torch.Tensor, eps: float = 1e-8,
     return reduce_loss(-_energy_ratio_db(target, target - prediction, eps), reduction)
 
 
-def si_sdr_loss(prediction: torch.Tensor, target: torch.Tensor, eps: float = 1e-8,
-                zero_mean: bool = True, reduction: str = "mean") -> torch.Tensor:
+def si_sdr_loss(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    eps: float = 1e-8,
+    zero_mean: bool = True,
+    reduction: str = "mean",
+) -> torch.Tensor:
     """Negative scale-invariant signal-to-distortion ratio in dB (Le Roux et al. 2019).
 
     Per waveform (last dimension of ``[..., T]``), after optional mean removal:
@@ -149,8 +161,9 @@ def si_sdr_loss(prediction: torch.Tensor, target: torch.Tensor, eps: float = 1e-
     if zero_mean:
         prediction = _center(prediction)
         target = _center(target)
-    scale = _eps_ratio((prediction * target).sum(dim=-1, keepdim=True),
-                       target.pow(2).sum(dim=-1, keepdim=True), eps)
+    scale = _eps_ratio(
+        (prediction * target).sum(dim=-1, keepdim=True), target.pow(2).sum(dim=-1, keepdim=True), eps
+    )
     scaled = scale * target
     return reduce_loss(-_energy_ratio_db(scaled, scaled - prediction, eps), reduction)
 
@@ -211,8 +224,10 @@ def _hz_to_mel(freq: torch.Tensor, mel_scale: str) -> torch.Tensor:
     if mel_scale == "htk":
         return 2595.0 * torch.log10(1.0 + freq / 700.0)
     linear = freq / _SLANEY_HZ_PER_MEL
-    log_part = _SLANEY_LOG_HZ / _SLANEY_HZ_PER_MEL + \
-        torch.log(torch.clamp(freq, min=_SLANEY_LOG_HZ) / _SLANEY_LOG_HZ) / _SLANEY_LOG_STEP
+    log_part = (
+        _SLANEY_LOG_HZ / _SLANEY_HZ_PER_MEL
+        + torch.log(torch.clamp(freq, min=_SLANEY_LOG_HZ) / _SLANEY_LOG_HZ) / _SLANEY_LOG_STEP
+    )
     return torch.where(freq >= _SLANEY_LOG_HZ, log_part, linear)
 
 
@@ -225,9 +240,15 @@ def _mel_to_hz(mel: torch.Tensor, mel_scale: str) -> torch.Tensor:
     return torch.where(mel >= log_mel, log_part, linear)
 
 
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0,
-                   f_max: Optional[float] = None, mel_scale: str = "slaney",
-                   norm: str = "slaney") -> torch.Tensor:
+def mel_filterbank(
+    sample_rate: int,
+    n_fft: int,
+    n_mels: int,
+    f_min: float = 0.0,
+    f_max: Optional[float] = None,
+    mel_scale: str = "slaney",
+    norm: str = "slaney",
+) -> torch.Tensor:
     """Triangular mel filterbank ``[n_mels, n_fft // 2 + 1]`` in float64.
 
     ``n_mels + 2`` points equally spaced on the mel scale between ``f_min`` and ``f_max``
@@ -245,8 +266,9 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0
     f_max = sample_rate / 2.0 if f_max is None else float(f_max)
     bin_freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * (sample_rate / n_fft)
     limits = _hz_to_mel(torch.tensor([float(f_min), f_max], dtype=torch.float64), mel_scale)
-    points = _mel_to_hz(torch.linspace(float(limits[0]), float(limits[1]), n_mels + 2,
-                                       dtype=torch.float64), mel_scale)
+    points = _mel_to_hz(
+        torch.linspace(float(limits[0]), float(limits[1]), n_mels + 2, dtype=torch.float64), mel_scale
+    )
     widths = points.diff()
     rising = (bin_freqs[None, :] - points[:-2, None]) / widths[:-1, None]
     falling = (points[2:, None] - bin_freqs[None, :]) / widths[1:, None]
@@ -275,8 +297,7 @@ def stft_basis(n_fft: int, win_length: Optional[int] = None) -> torch.Tensor:
     return basis.unsqueeze(1)
 
 
-def stft_conv(wave: torch.Tensor, basis: torch.Tensor,
-              hop_length: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def stft_conv(wave: torch.Tensor, basis: torch.Tensor, hop_length: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """STFT of ``[B, T]`` waveforms as a strided ``conv1d``: ``(real, imag)``, ``[B, F, frames]``.
 
     Matches ``torch.stft(wave, n_fft, hop_length, window=hann, center=True,
@@ -292,8 +313,14 @@ def stft_conv(wave: torch.Tensor, basis: torch.Tensor,
     return spectrum[:, :bins], spectrum[:, bins:]
 
 
-def log_mel_spectrogram(wave: torch.Tensor, basis: torch.Tensor, filterbank: torch.Tensor,
-                        hop_length: int, power: float = 1.0, eps: float = 1e-5) -> torch.Tensor:
+def log_mel_spectrogram(
+    wave: torch.Tensor,
+    basis: torch.Tensor,
+    filterbank: torch.Tensor,
+    hop_length: int,
+    power: float = 1.0,
+    eps: float = 1e-5,
+) -> torch.Tensor:
     """Natural-log mel spectrogram ``[B, n_mels, frames]`` of ``[B, T]`` waveforms.
 
     ``S = |STFT|^power`` (:func:`stft_conv`; ``power`` 1 = magnitude, 2 = power), ``M = fb @ S``
@@ -312,36 +339,54 @@ def log_mel_spectrogram(wave: torch.Tensor, basis: torch.Tensor, filterbank: tor
     return torch.log(torch.clamp(mel, min=eps))
 
 
-def log_mel_distance(prediction: torch.Tensor, target: torch.Tensor, basis: torch.Tensor,
-                     filterbank: torch.Tensor, hop_length: int, power: float = 1.0,
-                     eps: float = 1e-5) -> torch.Tensor:
+def log_mel_distance(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    basis: torch.Tensor,
+    filterbank: torch.Tensor,
+    hop_length: int,
+    power: float = 1.0,
+    eps: float = 1e-5,
+) -> torch.Tensor:
     """Mean absolute log-mel difference per waveform, ``[B]``, at one STFT resolution.
 
     ``mean_{m, f} |L(p)[b, m, f] - L(t)[b, m, f]|`` with ``L`` the
     :func:`log_mel_spectrogram` of ``basis``, ``filterbank``, ``hop_length``.
     """
-    difference = log_mel_spectrogram(prediction, basis, filterbank, hop_length, power, eps) - \
-        log_mel_spectrogram(target, basis, filterbank, hop_length, power, eps)
+    difference = log_mel_spectrogram(
+        prediction, basis, filterbank, hop_length, power, eps
+    ) - log_mel_spectrogram(target, basis, filterbank, hop_length, power, eps)
     return difference.abs().mean(dim=(1, 2))
 
 
 class _LogMel(nn.Module):
     """One STFT resolution: DFT basis and mel filterbank as float64 buffers (not saved)."""
 
-    def __init__(self, sample_rate: int, n_fft: int, hop_length: int, n_mels: int,
-                 win_length: Optional[int], f_min: float, f_max: Optional[float], mel_scale: str,
-                 norm: str) -> None:
+    def __init__(
+        self,
+        sample_rate: int,
+        n_fft: int,
+        hop_length: int,
+        n_mels: int,
+        win_length: Optional[int],
+        f_min: float,
+        f_max: Optional[float],
+        mel_scale: str,
+        norm: str,
+    ) -> None:
         super().__init__()
         self.register_buffer("basis", stft_basis(n_fft, win_length), persistent=False)
-        self.register_buffer("filterbank", mel_filterbank(sample_rate, n_fft, n_mels, f_min,
-                                                          f_max, mel_scale, norm),
-                             persistent=False)
+        self.register_buffer(
+            "filterbank",
+            mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max, mel_scale, norm),
+            persistent=False,
+        )
         self.hop_length = hop_length
 
-    def forward(self, prediction: torch.Tensor, target: torch.Tensor, power: float,
-                eps: float) -> torch.Tensor:
-        return log_mel_distance(prediction, target, self.basis, self.filterbank, self.hop_length,
-                                power, eps)
+    def forward(
+        self, prediction: torch.Tensor, target: torch.Tensor, power: float, eps: float
+    ) -> torch.Tensor:
+        return log_mel_distance(prediction, target, self.basis, self.filterbank, self.hop_length, power, eps)
 
 
 class MelSpectrogramLoss(nn.Module):
@@ -371,12 +416,22 @@ class MelSpectrogramLoss(nn.Module):
     and its gradient. Use float64, or a larger ``eps``, where such bands matter.
     """
 
-    def __init__(self, sample_rate: int = 22050, n_fft: int = 1024, hop_length: int = 256,
-                 n_mels: int = 80, win_length: Optional[int] = None, f_min: float = 0.0,
-                 f_max: Optional[float] = None, power: float = 1.0, eps: float = 1e-5,
-                 mel_scale: str = "slaney", mel_norm: str = "slaney",
-                 resolutions: Optional[Sequence[Sequence[int]]] = None,
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        sample_rate: int = 22050,
+        n_fft: int = 1024,
+        hop_length: int = 256,
+        n_mels: int = 80,
+        win_length: Optional[int] = None,
+        f_min: float = 0.0,
+        f_max: Optional[float] = None,
+        power: float = 1.0,
+        eps: float = 1e-5,
+        mel_scale: str = "slaney",
+        mel_norm: str = "slaney",
+        resolutions: Optional[Sequence[Sequence[int]]] = None,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__()
         checks.check_choice(mel_scale, "mel_scale", _MEL_SCALES)
         checks.check_choice(mel_norm, "mel_norm", _MEL_NORMS)
@@ -387,8 +442,10 @@ class MelSpectrogramLoss(nn.Module):
             raise ConfigError(f"power must be > 0, got {power}")
         f_max = sample_rate / 2.0 if f_max is None else float(f_max)
         if not 0 <= f_min < f_max <= sample_rate / 2.0:
-            raise ConfigError(f"need 0 <= f_min < f_max <= sample_rate / 2 = {sample_rate / 2:g}, "
-                              f"got f_min={f_min}, f_max={f_max}")
+            raise ConfigError(
+                f"need 0 <= f_min < f_max <= sample_rate / 2 = {sample_rate / 2:g}, "
+                f"got f_min={f_min}, f_max={f_max}"
+            )
         single = [n_fft, hop_length, n_mels] + ([] if win_length is None else [win_length])
         entries = [single] if resolutions is None else resolutions
         triples = [_resolution(entry) for entry in entries]
@@ -396,7 +453,8 @@ class MelSpectrogramLoss(nn.Module):
             raise ConfigError("resolutions must name at least one (n_fft, hop_length, n_mels)")
         self.resolutions = nn.ModuleList(
             _LogMel(sample_rate, n, hop, mels, win, f_min, f_max, mel_scale, mel_norm)
-            for n, hop, mels, win in triples)
+            for n, hop, mels, win in triples
+        )
         self.min_length = max(n for n, _, _, _ in triples) // 2 + 1
         self.power = float(power)
         self.eps = float(eps)
@@ -412,7 +470,8 @@ class MelSpectrogramLoss(nn.Module):
                 raise InvalidInputError(
                     f"prediction and target must have at least {self.min_length} samples "
                     f"(more than n_fft // 2, for reflect padding), got shape "
-                    f"{list(prediction.shape)}")
+                    f"{list(prediction.shape)}"
+                )
         total = torch.zeros(prediction.shape[0], dtype=prediction.dtype, device=prediction.device)
         for resolution in self.resolutions:
             total = total + resolution(prediction, target, self.power, self.eps)
@@ -422,8 +481,10 @@ class MelSpectrogramLoss(nn.Module):
 def _resolution(entry: Sequence[int]) -> Tuple[int, int, int, Optional[int]]:
     values = [int(v) for v in entry]
     if len(values) not in (3, 4) or min(values) < 1 or (len(values) == 4 and values[3] > values[0]):
-        raise ConfigError(f"each resolution is (n_fft, hop_length, n_mels[, win_length <= n_fft]) "
-                          f"of positive ints, got {list(entry)}")
+        raise ConfigError(
+            f"each resolution is (n_fft, hop_length, n_mels[, win_length <= n_fft]) "
+            f"of positive ints, got {list(entry)}"
+        )
     return values[0], values[1], values[2], values[3] if len(values) == 4 else None
 
 
@@ -461,42 +522,47 @@ def _mel_edges(dtype: torch.dtype):
     }
 
 
-
-register(Spec(
-    name="snr",
-    build=SNRLoss,
-    inputs=_WAVE_INPUTS,
-    outputs=("loss",),
-    shapes=_WAVE_SHAPES,
-    source="loss-library catalog",
-    summary="-10 log10((|t|^2 + eps) / (|t - p|^2 + eps)) per waveform (eps as torchmetrics' "
-            "machine epsilon), batch mean",
-    peer="torchmetrics.functional.audio.signal_noise_ratio (negated)",
-    edge_cases=lambda dtype: _wave_edges(dtype, 40),
-))
-register(Spec(
-    name="si_sdr",
-    build=SISDRLoss,
-    inputs=_WAVE_INPUTS,
-    outputs=("loss",),
-    shapes=_WAVE_SHAPES,
-    source="loss-library catalog",
-    summary="negative scale-invariant SDR in dB, zero-mean by default, eps as torchmetrics' "
-            "machine epsilon, batch mean",
-    peer="torchmetrics.functional.audio.scale_invariant_signal_distortion_ratio (negated)",
-    edge_cases=lambda dtype: _wave_edges(dtype, 40),
-))
-register(Spec(
-    name="mel",
-    build=MelSpectrogramLoss,
-    inputs=_WAVE_INPUTS,
-    outputs=("loss",),
-    shapes=({"batch": 2, "time": 2048}, {"batch": 3, "time": 1500}, {"batch": 1, "time": 4000}),
-    source="loss-library catalog",
-    summary="mean |log(clamp(mel(p), eps)) - log(clamp(mel(t), eps))| over bands and frames "
-            "(Hann STFT, center/reflect, Slaney mel as librosa), optional multi-resolution, "
-            "batch mean",
-    peer="librosa.stft(pad_mode='reflect') + librosa.filters.mel",
-    edge_cases=_mel_edges,
-    tolerance="loose",
-))
+register(
+    Spec(
+        name="snr",
+        build=SNRLoss,
+        inputs=_WAVE_INPUTS,
+        outputs=("loss",),
+        shapes=_WAVE_SHAPES,
+        source="loss-library catalog",
+        summary="-10 log10((|t|^2 + eps) / (|t - p|^2 + eps)) per waveform (eps as torchmetrics' "
+        "machine epsilon), batch mean",
+        peer="torchmetrics.functional.audio.signal_noise_ratio (negated)",
+        edge_cases=lambda dtype: _wave_edges(dtype, 40),
+    )
+)
+register(
+    Spec(
+        name="si_sdr",
+        build=SISDRLoss,
+        inputs=_WAVE_INPUTS,
+        outputs=("loss",),
+        shapes=_WAVE_SHAPES,
+        source="loss-library catalog",
+        summary="negative scale-invariant SDR in dB, zero-mean by default, eps as torchmetrics' "
+        "machine epsilon, batch mean",
+        peer="torchmetrics.functional.audio.scale_invariant_signal_distortion_ratio (negated)",
+        edge_cases=lambda dtype: _wave_edges(dtype, 40),
+    )
+)
+register(
+    Spec(
+        name="mel",
+        build=MelSpectrogramLoss,
+        inputs=_WAVE_INPUTS,
+        outputs=("loss",),
+        shapes=({"batch": 2, "time": 2048}, {"batch": 3, "time": 1500}, {"batch": 1, "time": 4000}),
+        source="loss-library catalog",
+        summary="mean |log(clamp(mel(p), eps)) - log(clamp(mel(t), eps))| over bands and frames "
+        "(Hann STFT, center/reflect, Slaney mel as librosa), optional multi-resolution, "
+        "batch mean",
+        peer="librosa.stft(pad_mode='reflect') + librosa.filters.mel",
+        edge_cases=_mel_edges,
+        tolerance="loose",
+    )
+)

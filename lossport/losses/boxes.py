@@ -15,16 +15,25 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-from lossport.spec import checks
-from lossport.spec.domains import BoxesXYXY
 from lossport.errors import ConfigError, InvalidInputError
 from lossport.losses._reduce import REDUCTIONS, weighted_reduce
-from lossport.spec import Spec, TensorSpec, register
+from lossport.spec import Spec, TensorSpec, checks, register
+from lossport.spec.domains import BoxesXYXY
 
 __all__ = [
-    "BOX_FORMATS", "BOX_LOSSES", "CIoULoss", "DIoULoss", "GIoULoss", "aligned_box_iou",
-    "aspect_ratio_term", "box_iou_loss", "box_to_xyxy", "center_distance_squared",
-    "complete_box_iou_loss", "distance_box_iou_loss", "enclosing_box",
+    "BOX_FORMATS",
+    "BOX_LOSSES",
+    "CIoULoss",
+    "DIoULoss",
+    "GIoULoss",
+    "aligned_box_iou",
+    "aspect_ratio_term",
+    "box_iou_loss",
+    "box_to_xyxy",
+    "center_distance_squared",
+    "complete_box_iou_loss",
+    "distance_box_iou_loss",
+    "enclosing_box",
     "generalized_box_iou_loss",
 ]
 
@@ -33,6 +42,7 @@ BOX_LOSSES = ("giou", "diou", "ciou")
 
 
 # -- box maths -------------------------------------------------------------------------------
+
 
 def box_to_xyxy(boxes: torch.Tensor, box_format: str) -> torch.Tensor:
     """``boxes [..., 4]`` in ``box_format`` (``"xyxy"``, ``"xywh"`` or ``"cxcywh"``) as xyxy.
@@ -66,8 +76,9 @@ def _maximum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a + b + (a - b).abs()) / 2
 
 
-def aligned_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor,
-                    eps: float = 1e-7) -> Tuple[torch.Tensor, torch.Tensor]:
+def aligned_box_iou(
+    boxes1: torch.Tensor, boxes2: torch.Tensor, eps: float = 1e-7
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """IoU and union area of aligned pairs of xyxy boxes ``[..., 4]``.
 
     ``inter = max(0, min(x2) - max(x1)) * max(0, min(y2) - max(y1))``,
@@ -75,10 +86,12 @@ def aligned_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor,
     placement: two zero-area boxes give IoU 0, not NaN). Returns ``(iou, union)``, each
     ``[...]``.
     """
-    inter_w = (_minimum(boxes1[..., 2], boxes2[..., 2])
-               - _maximum(boxes1[..., 0], boxes2[..., 0])).clamp(min=0)
-    inter_h = (_minimum(boxes1[..., 3], boxes2[..., 3])
-               - _maximum(boxes1[..., 1], boxes2[..., 1])).clamp(min=0)
+    inter_w = (_minimum(boxes1[..., 2], boxes2[..., 2]) - _maximum(boxes1[..., 0], boxes2[..., 0])).clamp(
+        min=0
+    )
+    inter_h = (_minimum(boxes1[..., 3], boxes2[..., 3]) - _maximum(boxes1[..., 1], boxes2[..., 1])).clamp(
+        min=0
+    )
     inter = inter_w * inter_h
     w1, h1 = _width_height(boxes1)
     w2, h2 = _width_height(boxes2)
@@ -100,8 +113,7 @@ def center_distance_squared(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch
     return dx.pow(2) + dy.pow(2)
 
 
-def aspect_ratio_term(boxes1: torch.Tensor, boxes2: torch.Tensor,
-                      eps: float = 1e-7) -> torch.Tensor:
+def aspect_ratio_term(boxes1: torch.Tensor, boxes2: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
     """CIoU's aspect-ratio consistency ``v = 4/pi^2 (atan(w2/(h2+eps)) - atan(w1/(h1+eps)))^2``.
 
     ``eps`` in the denominators keeps ``v`` and its gradient finite for zero-height boxes
@@ -111,11 +123,10 @@ def aspect_ratio_term(boxes1: torch.Tensor, boxes2: torch.Tensor,
     w1, h1 = _width_height(boxes1)
     w2, h2 = _width_height(boxes2)
     angle = torch.atan(w2 / (h2 + eps)) - torch.atan(w1 / (h1 + eps))
-    return (4 / math.pi ** 2) * angle.pow(2)
+    return (4 / math.pi**2) * angle.pow(2)
 
 
-def box_iou_loss(pred: torch.Tensor, target: torch.Tensor, kind: str,
-                 eps: float = 1e-7) -> torch.Tensor:
+def box_iou_loss(pred: torch.Tensor, target: torch.Tensor, kind: str, eps: float = 1e-7) -> torch.Tensor:
     """Element-wise ``1 - GIoU``, ``1 - DIoU`` or ``1 - CIoU`` of aligned xyxy boxes.
 
     ``kind`` selects the penalty terms added to ``1 - IoU``:
@@ -143,8 +154,7 @@ def box_iou_loss(pred: torch.Tensor, target: torch.Tensor, kind: str,
     if kind == "giou":
         outer_area = outer_w * outer_h
         return 1 - iou + (outer_area - union) / (outer_area + eps)
-    loss = 1 - iou + center_distance_squared(pred, target) / (outer_w.pow(2) + outer_h.pow(2)
-                                                               + eps)
+    loss = 1 - iou + center_distance_squared(pred, target) / (outer_w.pow(2) + outer_h.pow(2) + eps)
     if kind == "ciou":
         v = aspect_ratio_term(pred, target, eps)
         alpha = (v / (1 - iou + v + eps)).detach()
@@ -154,16 +164,28 @@ def box_iou_loss(pred: torch.Tensor, target: torch.Tensor, kind: str,
 
 # -- losses ----------------------------------------------------------------------------------
 
-def _reduced_box_loss(pred: torch.Tensor, target: torch.Tensor, kind: str,
-                      weights: Optional[torch.Tensor], reduction: str, eps: float,
-                      box_format: str) -> torch.Tensor:
+
+def _reduced_box_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    kind: str,
+    weights: Optional[torch.Tensor],
+    reduction: str,
+    eps: float,
+    box_format: str,
+) -> torch.Tensor:
     loss = box_iou_loss(box_to_xyxy(pred, box_format), box_to_xyxy(target, box_format), kind, eps)
     return weighted_reduce(loss, weights, reduction, eps)
 
 
-def generalized_box_iou_loss(pred: torch.Tensor, target: torch.Tensor,
-                             weights: Optional[torch.Tensor] = None, reduction: str = "mean",
-                             eps: float = 1e-7, box_format: str = "xyxy") -> torch.Tensor:
+def generalized_box_iou_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    weights: Optional[torch.Tensor] = None,
+    reduction: str = "mean",
+    eps: float = 1e-7,
+    box_format: str = "xyxy",
+) -> torch.Tensor:
     """``1 - GIoU`` = ``1 - IoU + (C - U) / (C + eps)`` (see :func:`box_iou_loss`).
 
     Shapes: ``pred`` and ``target`` float ``[N, 4]`` or any ``[..., 4]`` in ``box_format``
@@ -177,9 +199,14 @@ def generalized_box_iou_loss(pred: torch.Tensor, target: torch.Tensor,
     return _reduced_box_loss(pred, target, "giou", weights, reduction, eps, box_format)
 
 
-def distance_box_iou_loss(pred: torch.Tensor, target: torch.Tensor,
-                          weights: Optional[torch.Tensor] = None, reduction: str = "mean",
-                          eps: float = 1e-7, box_format: str = "xyxy") -> torch.Tensor:
+def distance_box_iou_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    weights: Optional[torch.Tensor] = None,
+    reduction: str = "mean",
+    eps: float = 1e-7,
+    box_format: str = "xyxy",
+) -> torch.Tensor:
     """``1 - DIoU`` = ``1 - IoU + rho^2 / (c^2 + eps)`` (see :func:`box_iou_loss`).
 
     Shapes, weights, reduction and empty input as :func:`generalized_box_iou_loss`.
@@ -187,9 +214,14 @@ def distance_box_iou_loss(pred: torch.Tensor, target: torch.Tensor,
     return _reduced_box_loss(pred, target, "diou", weights, reduction, eps, box_format)
 
 
-def complete_box_iou_loss(pred: torch.Tensor, target: torch.Tensor,
-                          weights: Optional[torch.Tensor] = None, reduction: str = "mean",
-                          eps: float = 1e-7, box_format: str = "xyxy") -> torch.Tensor:
+def complete_box_iou_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    weights: Optional[torch.Tensor] = None,
+    reduction: str = "mean",
+    eps: float = 1e-7,
+    box_format: str = "xyxy",
+) -> torch.Tensor:
     """``1 - CIoU`` = ``1 - DIoU + alpha v``, ``alpha`` detached (see :func:`box_iou_loss`).
 
     ``v`` uses ``atan(w / (h + eps))`` (finite at zero height, see :func:`aspect_ratio_term`).
@@ -207,9 +239,14 @@ def check_box_options(kind: str, reduction: str, eps: float, box_format: str) ->
         raise ConfigError(f"eps must be > 0, got {eps}")
 
 
-def check_boxes(pred: torch.Tensor, target: torch.Tensor, box_format: str,
-                pred_name: str = "pred", target_name: str = "target",
-                used: Optional[torch.Tensor] = None) -> None:
+def check_boxes(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    box_format: str,
+    pred_name: str = "pred",
+    target_name: str = "target",
+    used: Optional[torch.Tensor] = None,
+) -> None:
     """Eager checks: float ``[..., 4]`` boxes of one shape; target widths and heights >= 0
     (only where the bool mask ``used [...]`` is True, if given).
 
@@ -227,8 +264,10 @@ def check_boxes(pred: torch.Tensor, target: torch.Tensor, box_format: str,
         sides = torch.where(used.unsqueeze(-1), sides, torch.zeros_like(sides))
     if sides.numel() > 0 and not bool((sides >= 0).all()):
         bad = sides[sides < 0].flatten()[0].item()
-        raise InvalidInputError(f"{target_name} boxes must have non-negative width and height "
-                                f"(box_format {box_format!r}), found a side of {bad!r}")
+        raise InvalidInputError(
+            f"{target_name} boxes must have non-negative width and height "
+            f"(box_format {box_format!r}), found a side of {bad!r}"
+        )
 
 
 def _check_weights(weights: Optional[torch.Tensor], pred: torch.Tensor) -> None:
@@ -236,8 +275,9 @@ def _check_weights(weights: Optional[torch.Tensor], pred: torch.Tensor) -> None:
         return
     checks.check_float(weights, "weights")
     expected = list(pred.shape[:-1])
-    checks.check_shape(weights, "weights", expected, f"{expected} (one weight per box of pred "
-                                                    f"{list(pred.shape)})")
+    checks.check_shape(
+        weights, "weights", expected, f"{expected} (one weight per box of pred {list(pred.shape)})"
+    )
     checks.check_range(weights, "weights", 0.0, math.inf, "box weights")
 
 
@@ -252,40 +292,38 @@ class _BoxIoULoss(nn.Module):
         self.eps = float(eps)
         self.box_format = box_format
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor,
-                weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self, pred: torch.Tensor, target: torch.Tensor, weights: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
             check_boxes(pred, target, self.box_format)
             _check_weights(weights, pred)
-        return _reduced_box_loss(pred, target, self.kind, weights, self.reduction, self.eps,
-                                 self.box_format)
+        return _reduced_box_loss(pred, target, self.kind, weights, self.reduction, self.eps, self.box_format)
 
 
 class GIoULoss(_BoxIoULoss):
     """Module form of :func:`generalized_box_iou_loss`: ``forward(pred, target, weights=None)``."""
 
-    def __init__(self, reduction: str = "mean", eps: float = 1e-7,
-                 box_format: str = "xyxy") -> None:
+    def __init__(self, reduction: str = "mean", eps: float = 1e-7, box_format: str = "xyxy") -> None:
         super().__init__("giou", reduction, eps, box_format)
 
 
 class DIoULoss(_BoxIoULoss):
     """Module form of :func:`distance_box_iou_loss`: ``forward(pred, target, weights=None)``."""
 
-    def __init__(self, reduction: str = "mean", eps: float = 1e-7,
-                 box_format: str = "xyxy") -> None:
+    def __init__(self, reduction: str = "mean", eps: float = 1e-7, box_format: str = "xyxy") -> None:
         super().__init__("diou", reduction, eps, box_format)
 
 
 class CIoULoss(_BoxIoULoss):
     """Module form of :func:`complete_box_iou_loss`: ``forward(pred, target, weights=None)``."""
 
-    def __init__(self, reduction: str = "mean", eps: float = 1e-7,
-                 box_format: str = "xyxy") -> None:
+    def __init__(self, reduction: str = "mean", eps: float = 1e-7, box_format: str = "xyxy") -> None:
         super().__init__("ciou", reduction, eps, box_format)
 
 
 # -- specs -----------------------------------------------------------------------------------
+
 
 def _box_edges(dtype: torch.dtype):
     def boxes(*rows):
@@ -306,28 +344,33 @@ def _box_edges(dtype: torch.dtype):
 
 
 _BOX_SPECS = (
-    ("giou", GIoULoss, "1 - IoU + (C - U)/(C + eps)", "torchvision.ops.generalized_box_iou_loss",
-     True),
-    ("diou", DIoULoss, "1 - IoU + rho^2/(c^2 + eps)", "torchvision.ops.distance_box_iou_loss",
-     True),
-    ("ciou", CIoULoss, "1 - IoU + rho^2/(c^2 + eps) + alpha v, alpha detached, v from "
-                       "atan(w/(h + eps))", "torchvision.ops.complete_box_iou_loss", False),
+    ("giou", GIoULoss, "1 - IoU + (C - U)/(C + eps)", "torchvision.ops.generalized_box_iou_loss", True),
+    ("diou", DIoULoss, "1 - IoU + rho^2/(c^2 + eps)", "torchvision.ops.distance_box_iou_loss", True),
+    (
+        "ciou",
+        CIoULoss,
+        "1 - IoU + rho^2/(c^2 + eps) + alpha v, alpha detached, v from atan(w/(h + eps))",
+        "torchvision.ops.complete_box_iou_loss",
+        False,
+    ),
 )
 
 for _name, _build, _formula, _peer, _exact in _BOX_SPECS:
-    register(Spec(
-        name=_name,
-        build=_build,
-        inputs=(
-            TensorSpec("pred", ("boxes", 4), BoxesXYXY(), differentiable=True),
-            TensorSpec("target", ("boxes", 4), BoxesXYXY()),
-        ),
-        outputs=("loss",),
-        shapes=({"boxes": 5}, {"boxes": 3}, {"boxes": 1}),
-        source="loss-library catalog; AutoTimm loss guide",
-        summary=f"{_formula} on aligned boxes [..., 4] (box_format xyxy|xywh|cxcywh); optional "
-                f"per-box weights, weighted mean sum(w l)/max(sum(w), eps); empty input -> 0",
-        peer=_peer,
-        edge_cases=_box_edges,
-        exact_gradient=_exact,
-    ))
+    register(
+        Spec(
+            name=_name,
+            build=_build,
+            inputs=(
+                TensorSpec("pred", ("boxes", 4), BoxesXYXY(), differentiable=True),
+                TensorSpec("target", ("boxes", 4), BoxesXYXY()),
+            ),
+            outputs=("loss",),
+            shapes=({"boxes": 5}, {"boxes": 3}, {"boxes": 1}),
+            source="loss-library catalog; AutoTimm loss guide",
+            summary=f"{_formula} on aligned boxes [..., 4] (box_format xyxy|xywh|cxcywh); optional "
+            f"per-box weights, weighted mean sum(w l)/max(sum(w), eps); empty input -> 0",
+            peer=_peer,
+            edge_cases=_box_edges,
+            exact_gradient=_exact,
+        )
+    )

@@ -12,20 +12,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossport.spec import checks
-from lossport.spec.domains import Binary, ClassIndex, Real
 from lossport.errors import ConfigError, InvalidInputError
 from lossport.losses._reduce import REDUCTIONS, masked_mean, reduce_loss
-from lossport.spec import Spec, TensorSpec, register
+from lossport.spec import Spec, TensorSpec, checks, register
+from lossport.spec.domains import Binary, ClassIndex, Real
 
 __all__ = [
-    "binary_cross_entropy_with_logits", "CrossEntropyLoss", "FocalLoss", "MTPLoss", "SoftmaxFocalLoss", "cross_entropy_loss",
-    "focal_loss", "mtp_loss", "sigmoid_focal_loss", "softmax_focal_loss",
+    "binary_cross_entropy_with_logits",
+    "CrossEntropyLoss",
+    "FocalLoss",
+    "MTPLoss",
+    "SoftmaxFocalLoss",
+    "cross_entropy_loss",
+    "focal_loss",
+    "mtp_loss",
+    "sigmoid_focal_loss",
+    "softmax_focal_loss",
 ]
 
 
-def binary_cross_entropy_with_logits(logits: torch.Tensor, targets: torch.Tensor,
-                                     pos_weight: float = 1.0) -> torch.Tensor:
+def binary_cross_entropy_with_logits(
+    logits: torch.Tensor, targets: torch.Tensor, pos_weight: float = 1.0
+) -> torch.Tensor:
     """Element-wise ``-[w t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))]``, ``w = pos_weight``.
 
     Written as ``w t softplus(-x) + (1 - t) softplus(x)``: the same numbers and gradient as
@@ -38,8 +46,9 @@ def binary_cross_entropy_with_logits(logits: torch.Tensor, targets: torch.Tensor
     return pos_weight * targets * F.softplus(-logits) + (1 - targets) * F.softplus(logits)
 
 
-def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25,
-                       gamma: float = 2.0) -> torch.Tensor:
+def sigmoid_focal_loss(
+    logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
+) -> torch.Tensor:
     """Element-wise sigmoid focal loss (Lin et al., "Focal Loss for Dense Object Detection").
 
     ``FL = -alpha_t (1 - p_t)^gamma log(p_t)`` with ``p = sigmoid(logits)``,
@@ -60,6 +69,7 @@ def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: float
 
 # -- shared pieces ---------------------------------------------------------------------------
 
+
 def _focal_factor(base: torch.Tensor, gamma: float) -> torch.Tensor:
     """The focal modulation ``base^gamma`` (``base = 1 - p_t``) with a finite gradient.
 
@@ -69,7 +79,7 @@ def _focal_factor(base: torch.Tensor, gamma: float) -> torch.Tensor:
     """
     saturated = base <= 0
     safe = torch.where(saturated, torch.ones_like(base), base)
-    return torch.where(saturated, torch.full_like(base, 0.0 ** gamma), safe.pow(gamma))
+    return torch.where(saturated, torch.full_like(base, 0.0**gamma), safe.pow(gamma))
 
 
 def _classes_last(logits: torch.Tensor, class_dim_last: bool) -> torch.Tensor:
@@ -79,8 +89,9 @@ def _classes_last(logits: torch.Tensor, class_dim_last: bool) -> torch.Tensor:
     return logits.movedim(1, -1)
 
 
-def _target_log_prob(log_prob: torch.Tensor, target: torch.Tensor,
-                     ignore_index: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _target_log_prob(
+    log_prob: torch.Tensor, target: torch.Tensor, ignore_index: int
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gather ``log_prob[..., target]`` (classes last) without touching ignored entries.
 
     Returns ``(log p_target, valid, safe_target)``: ignored entries read class 0 (their value
@@ -97,8 +108,13 @@ def _ratio(total: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
     return total / torch.where(denominator > 0, denominator, torch.ones_like(denominator))
 
 
-def _ce_terms(logits_last: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor],
-              ignore_index: int, label_smoothing: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def _ce_terms(
+    logits_last: torch.Tensor,
+    target: torch.Tensor,
+    weight: Optional[torch.Tensor],
+    ignore_index: int,
+    label_smoothing: float,
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """Per-element cross-entropy (classes last) and its normaliser.
 
     Returns ``(loss, norm)`` of the target's shape: ``loss = (1 - eps) w[y] (-log p_y) +
@@ -124,13 +140,17 @@ def _ce_terms(logits_last: torch.Tensor, target: torch.Tensor, weight: Optional[
     return torch.where(valid, loss, zero), torch.where(valid, norm, zero)
 
 
-def _check_class_target(logits: torch.Tensor, target: torch.Tensor, class_dim_last: bool,
-                        ignore_index: Optional[int], allow_negative: bool = False,
-                        name: str = "target") -> None:
+def _check_class_target(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    class_dim_last: bool,
+    ignore_index: Optional[int],
+    allow_negative: bool = False,
+    name: str = "target",
+) -> None:
     """Eager checks of class-index targets against logits ``[N, C, d...]`` (or ``[..., C]``)."""
     checks.check_float(logits, "logits")
-    checks.check_min_rank(logits, "logits", 2,
-                          "[..., C]" if class_dim_last else "[N, C] or [N, C, d1, ...]")
+    checks.check_min_rank(logits, "logits", 2, "[..., C]" if class_dim_last else "[N, C] or [N, C, d1, ...]")
     checks.check_index(target, name)
     if class_dim_last:
         expected = list(logits.shape[:-1])
@@ -149,8 +169,9 @@ def _check_focal_options(gamma: float, reduction: str) -> None:
     checks.check_choice(reduction, "reduction", REDUCTIONS)
 
 
-def _class_weight_buffer(value: Optional[Union[torch.Tensor, Sequence[float]]],
-                         name: str) -> Optional[torch.Tensor]:
+def _class_weight_buffer(
+    value: Optional[Union[torch.Tensor, Sequence[float]]], name: str
+) -> Optional[torch.Tensor]:
     """A 1-D float tensor of per-class values (or None), for ``register_buffer``."""
     if value is None:
         return None
@@ -158,8 +179,9 @@ def _class_weight_buffer(value: Optional[Union[torch.Tensor, Sequence[float]]],
     if not tensor.is_floating_point():
         tensor = tensor.to(torch.get_default_dtype())
     if tensor.dim() != 1:
-        raise ConfigError(f"{name} must be a 1-D tensor with one value per class, got shape "
-                          f"{list(tensor.shape)}")
+        raise ConfigError(
+            f"{name} must be a 1-D tensor with one value per class, got shape {list(tensor.shape)}"
+        )
     if not bool(torch.isfinite(tensor).all()) or bool((tensor < 0).any()):
         raise ConfigError(f"{name} must hold finite values >= 0, got {tensor.tolist()}")
     return tensor
@@ -167,16 +189,23 @@ def _class_weight_buffer(value: Optional[Union[torch.Tensor, Sequence[float]]],
 
 def _check_class_count(weight: Optional[torch.Tensor], name: str, num_classes: int) -> None:
     if weight is not None and weight.numel() != num_classes:
-        raise InvalidInputError(f"{name} has {weight.numel()} values but the logits have "
-                                f"{num_classes} classes")
+        raise InvalidInputError(
+            f"{name} has {weight.numel()} values but the logits have {num_classes} classes"
+        )
 
 
 # -- cross-entropy ---------------------------------------------------------------------------
 
-def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor,
-                       weight: Optional[torch.Tensor] = None, ignore_index: int = -100,
-                       label_smoothing: float = 0.0, reduction: str = "mean",
-                       class_dim_last: bool = False) -> torch.Tensor:
+
+def cross_entropy_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    weight: Optional[torch.Tensor] = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    class_dim_last: bool = False,
+) -> torch.Tensor:
     """Softmax cross-entropy with class-index targets, as ``torch.nn.functional.cross_entropy``.
 
     Shapes: ``logits`` float ``[N, C]`` or ``[N, C, d1, ...]`` (class dimension 1), or with
@@ -194,8 +223,9 @@ def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor,
     weights of all non-ignored targets are 0) the mean divides by 1 instead of 0, so the loss
     is 0 (torch returns NaN). Finite for any finite logits.
     """
-    loss, norm = _ce_terms(_classes_last(logits, class_dim_last), target, weight, ignore_index,
-                           label_smoothing)
+    loss, norm = _ce_terms(
+        _classes_last(logits, class_dim_last), target, weight, ignore_index, label_smoothing
+    )
     if reduction == "mean":
         return _ratio(loss.sum(), norm.sum())
     return reduce_loss(loss, reduction)
@@ -204,9 +234,14 @@ def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor,
 class CrossEntropyLoss(nn.Module):
     """Module form of :func:`cross_entropy_loss`; ``weight`` is a buffer (moves with ``.to``)."""
 
-    def __init__(self, ignore_index: int = -100, label_smoothing: float = 0.0,
-                 weight: Optional[Union[torch.Tensor, Sequence[float]]] = None,
-                 reduction: str = "mean", class_dim_last: bool = False) -> None:
+    def __init__(
+        self,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        weight: Optional[Union[torch.Tensor, Sequence[float]]] = None,
+        reduction: str = "mean",
+        class_dim_last: bool = False,
+    ) -> None:
         super().__init__()
         if not 0.0 <= label_smoothing <= 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -220,13 +255,22 @@ class CrossEntropyLoss(nn.Module):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
             _check_class_target(logits, target, self.class_dim_last, self.ignore_index)
-            _check_class_count(self.weight, "weight",
-                               logits.shape[-1] if self.class_dim_last else logits.shape[1])
-        return cross_entropy_loss(logits, target, self.weight, self.ignore_index,
-                                  self.label_smoothing, self.reduction, self.class_dim_last)
+            _check_class_count(
+                self.weight, "weight", logits.shape[-1] if self.class_dim_last else logits.shape[1]
+            )
+        return cross_entropy_loss(
+            logits,
+            target,
+            self.weight,
+            self.ignore_index,
+            self.label_smoothing,
+            self.reduction,
+            self.class_dim_last,
+        )
 
 
 # -- sigmoid focal ---------------------------------------------------------------------------
+
 
 def _one_vs_all(index: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """One-hot float targets ``[N, C, d...]`` from indices ``[N, d...]``; negatives give all 0."""
@@ -236,8 +280,13 @@ def _one_vs_all(index: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     return (index.unsqueeze(1) == classes).to(logits.dtype)
 
 
-def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25,
-               gamma: float = 2.0, reduction: str = "mean") -> torch.Tensor:
+def focal_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    reduction: str = "mean",
+) -> torch.Tensor:
     """Sigmoid focal loss (RetinaNet) with two target conventions, chosen by ``target``'s dtype.
 
     Element-wise term: :func:`sigmoid_focal_loss` (``-alpha_t (1 - p_t)^gamma log p_t``,
@@ -290,15 +339,22 @@ class FocalLoss(nn.Module):
             else:
                 raise InvalidInputError(
                     f"target must be a float tensor of the logits' shape (binary/multi-label "
-                    f"targets) or an int64 tensor of class indices, got {target.dtype}")
+                    f"targets) or an int64 tensor of class indices, got {target.dtype}"
+                )
         return focal_loss(logits, target, self.alpha, self.gamma, self.reduction)
 
 
 # -- softmax focal ---------------------------------------------------------------------------
 
-def softmax_focal_loss(logits: torch.Tensor, target: torch.Tensor,
-                       alpha: Optional[torch.Tensor] = None, gamma: float = 2.0,
-                       ignore_index: int = -100, reduction: str = "mean") -> torch.Tensor:
+
+def softmax_focal_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    alpha: Optional[torch.Tensor] = None,
+    gamma: float = 2.0,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> torch.Tensor:
     """Multi-class focal loss on the softmax: ``-alpha[y] (1 - p_y)^gamma log p_y``.
 
     Shapes: ``logits`` float ``[N, C]`` or ``[N, C, d1, ...]`` (class dimension 1);
@@ -327,8 +383,13 @@ def softmax_focal_loss(logits: torch.Tensor, target: torch.Tensor,
 class SoftmaxFocalLoss(nn.Module):
     """Module form of :func:`softmax_focal_loss`; ``alpha`` is a buffer (moves with ``.to``)."""
 
-    def __init__(self, alpha: Optional[Union[torch.Tensor, Sequence[float]]] = None,
-                 gamma: float = 2.0, ignore_index: int = -100, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        alpha: Optional[Union[torch.Tensor, Sequence[float]]] = None,
+        gamma: float = 2.0,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__()
         _check_focal_options(gamma, reduction)
         self.gamma = float(gamma)
@@ -340,24 +401,28 @@ class SoftmaxFocalLoss(nn.Module):
         if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
             _check_class_target(logits, target, False, self.ignore_index)
             _check_class_count(self.alpha, "alpha", logits.shape[1])
-        return softmax_focal_loss(logits, target, self.alpha, self.gamma, self.ignore_index,
-                                  self.reduction)
+        return softmax_focal_loss(logits, target, self.alpha, self.gamma, self.ignore_index, self.reduction)
 
 
 # -- multi-token prediction ------------------------------------------------------------------
 
+
 def _shifted_labels(labels: torch.Tensor, depth: int, ignore_index: int) -> torch.Tensor:
     """``[D, B, T]``: row ``k - 1`` is ``labels`` shifted left by ``k``, padded with ignore."""
     length = labels.shape[1]
-    pad = torch.full((labels.shape[0], depth), ignore_index, dtype=labels.dtype,
-                     device=labels.device)
+    pad = torch.full((labels.shape[0], depth), ignore_index, dtype=labels.dtype, device=labels.device)
     padded = torch.cat([labels, pad], dim=1)
-    return torch.stack([padded[:, k:k + length] for k in range(1, depth + 1)])
+    return torch.stack([padded[:, k : k + length] for k in range(1, depth + 1)])
 
 
-def mtp_loss(logits: torch.Tensor, mtp_logits: torch.Tensor, labels: torch.Tensor,
-             mtp_lambda: float = 0.3, ignore_index: int = -100,
-             label_smoothing: float = 0.0) -> torch.Tensor:
+def mtp_loss(
+    logits: torch.Tensor,
+    mtp_logits: torch.Tensor,
+    labels: torch.Tensor,
+    mtp_lambda: float = 0.3,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
     """Multi-token prediction loss of DeepSeek-V3: ``CE_0 + (lambda / D) sum_k CE_k``.
 
     Shapes: ``logits`` float ``[B, T, V]`` (main next-token head), ``mtp_logits`` float
@@ -387,8 +452,13 @@ class MTPLoss(nn.Module):
     """Module form of :func:`mtp_loss`; the heads come as a list of ``D`` tensors
     ``[B, T, V]`` or one stacked tensor ``[D, B, T, V]`` (``D = mtp_depth``)."""
 
-    def __init__(self, mtp_depth: int = 3, mtp_lambda: float = 0.3, ignore_index: int = -100,
-                 label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        mtp_depth: int = 3,
+        mtp_lambda: float = 0.3,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+    ) -> None:
         super().__init__()
         if mtp_depth < 1:
             raise ConfigError(f"mtp_depth must be >= 1, got {mtp_depth}")
@@ -401,8 +471,9 @@ class MTPLoss(nn.Module):
         self.ignore_index = ignore_index
         self.label_smoothing = float(label_smoothing)
 
-    def forward(self, logits: torch.Tensor, mtp_logits: Union[torch.Tensor, List[torch.Tensor]],
-                labels: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, logits: torch.Tensor, mtp_logits: Union[torch.Tensor, List[torch.Tensor]], labels: torch.Tensor
+    ) -> torch.Tensor:
         if isinstance(mtp_logits, torch.Tensor):
             heads = mtp_logits
         else:
@@ -411,14 +482,14 @@ class MTPLoss(nn.Module):
             heads = torch.stack(mtp_logits)
         if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
             self._check(logits, heads, labels)
-        return mtp_loss(logits, heads, labels, self.mtp_lambda, self.ignore_index,
-                        self.label_smoothing)
+        return mtp_loss(logits, heads, labels, self.mtp_lambda, self.ignore_index, self.label_smoothing)
 
     @torch.jit.unused
     def _check_head_list(self, heads: List[torch.Tensor], logits: torch.Tensor) -> None:
         if len(heads) != self.mtp_depth:
-            raise InvalidInputError(f"mtp_logits must hold mtp_depth = {self.mtp_depth} heads, "
-                                    f"got a list of {len(heads)}")
+            raise InvalidInputError(
+                f"mtp_logits must hold mtp_depth = {self.mtp_depth} heads, got a list of {len(heads)}"
+            )
         for k, head in enumerate(heads):
             checks.check_float(head, f"mtp_logits[{k}]")
             checks.check_same_shape(logits, "logits", head, f"mtp_logits[{k}]")
@@ -429,11 +500,13 @@ class MTPLoss(nn.Module):
         _check_class_target(logits, labels, True, self.ignore_index, name="labels")
         checks.check_float(heads, "mtp_logits")
         expected = [self.mtp_depth] + list(logits.shape)
-        checks.check_shape(heads, "mtp_logits", expected,
-                           f"{expected} ([mtp_depth, B, T, V] matching logits)")
+        checks.check_shape(
+            heads, "mtp_logits", expected, f"{expected} ([mtp_depth, B, T, V] matching logits)"
+        )
 
 
 # -- specs -----------------------------------------------------------------------------------
+
 
 def _ce_edges(dtype: torch.dtype):
     extreme = torch.tensor([[30.0, -30.0, 0.0], [-30.0, 30.0, -30.0]], dtype=dtype)
@@ -445,21 +518,23 @@ def _ce_edges(dtype: torch.dtype):
     }
 
 
-register(Spec(
-    name="cross_entropy",
-    build=CrossEntropyLoss,
-    inputs=(
-        TensorSpec("logits", ("batch", "classes"), Real(scale=2.0), differentiable=True),
-        TensorSpec("target", ("batch",), ClassIndex("classes", ignore_index=-100)),
-    ),
-    outputs=("loss",),
-    shapes=({"batch": 6, "classes": 5}, {"batch": 3, "classes": 2}, {"batch": 1, "classes": 7}),
-    source="loss-library catalog",
-    summary="softmax CE on class dim 1 (class_dim_last for [B, T, V]), torch's label smoothing "
-            "and class weights; mean over non-ignored, all ignored -> 0",
-    peer="torch.nn.functional.cross_entropy",
-    edge_cases=_ce_edges,
-))
+register(
+    Spec(
+        name="cross_entropy",
+        build=CrossEntropyLoss,
+        inputs=(
+            TensorSpec("logits", ("batch", "classes"), Real(scale=2.0), differentiable=True),
+            TensorSpec("target", ("batch",), ClassIndex("classes", ignore_index=-100)),
+        ),
+        outputs=("loss",),
+        shapes=({"batch": 6, "classes": 5}, {"batch": 3, "classes": 2}, {"batch": 1, "classes": 7}),
+        source="loss-library catalog",
+        summary="softmax CE on class dim 1 (class_dim_last for [B, T, V]), torch's label smoothing "
+        "and class weights; mean over non-ignored, all ignored -> 0",
+        peer="torch.nn.functional.cross_entropy",
+        edge_cases=_ce_edges,
+    )
+)
 
 
 def _focal_edges(dtype: torch.dtype):
@@ -472,22 +547,24 @@ def _focal_edges(dtype: torch.dtype):
     }
 
 
-register(Spec(
-    name="focal",
-    build=FocalLoss,
-    inputs=(
-        TensorSpec("logits", ("batch", "classes"), Real(scale=2.0), differentiable=True),
-        TensorSpec("target", ("batch", "classes"), Binary(p=0.3)),
-    ),
-    outputs=("loss",),
-    shapes=({"batch": 4, "classes": 3}, {"batch": 2, "classes": 5}, {"batch": 1, "classes": 1}),
-    source="loss-library catalog; AutoTimm loss guide",
-    summary="sigmoid focal (RetinaNet), alpha < 0 disables alpha; float targets = binary/"
-            "multi-label (this spec); int64 class indices = one-vs-all, negatives ignored, "
-            "sum over classes, mean over valid samples",
-    peer="kornia.losses.binary_focal_loss_with_logits (torchvision.ops.sigmoid_focal_loss)",
-    edge_cases=_focal_edges,
-))
+register(
+    Spec(
+        name="focal",
+        build=FocalLoss,
+        inputs=(
+            TensorSpec("logits", ("batch", "classes"), Real(scale=2.0), differentiable=True),
+            TensorSpec("target", ("batch", "classes"), Binary(p=0.3)),
+        ),
+        outputs=("loss",),
+        shapes=({"batch": 4, "classes": 3}, {"batch": 2, "classes": 5}, {"batch": 1, "classes": 1}),
+        source="loss-library catalog; AutoTimm loss guide",
+        summary="sigmoid focal (RetinaNet), alpha < 0 disables alpha; float targets = binary/"
+        "multi-label (this spec); int64 class indices = one-vs-all, negatives ignored, "
+        "sum over classes, mean over valid samples",
+        peer="kornia.losses.binary_focal_loss_with_logits (torchvision.ops.sigmoid_focal_loss)",
+        edge_cases=_focal_edges,
+    )
+)
 
 
 def _softmax_focal_edges(dtype: torch.dtype):
@@ -500,22 +577,27 @@ def _softmax_focal_edges(dtype: torch.dtype):
     }
 
 
-register(Spec(
-    name="softmax_focal",
-    build=SoftmaxFocalLoss,
-    inputs=(
-        TensorSpec("logits", ("batch", "classes", "length"), Real(scale=2.0), differentiable=True),
-        TensorSpec("target", ("batch", "length"), ClassIndex("classes", ignore_index=-100)),
-    ),
-    outputs=("loss",),
-    shapes=({"batch": 3, "classes": 4, "length": 5}, {"batch": 2, "classes": 2, "length": 3},
-            {"batch": 1, "classes": 6, "length": 1}),
-    source="loss-library catalog",
-    summary="-alpha[y] (1 - p_y)^gamma log p_y on log_softmax over dim 1, optional per-class "
-            "alpha; mean over non-ignored, all ignored -> 0",
-    peer="kornia.losses.focal_loss (sum / non-ignored count)",
-    edge_cases=_softmax_focal_edges,
-))
+register(
+    Spec(
+        name="softmax_focal",
+        build=SoftmaxFocalLoss,
+        inputs=(
+            TensorSpec("logits", ("batch", "classes", "length"), Real(scale=2.0), differentiable=True),
+            TensorSpec("target", ("batch", "length"), ClassIndex("classes", ignore_index=-100)),
+        ),
+        outputs=("loss",),
+        shapes=(
+            {"batch": 3, "classes": 4, "length": 5},
+            {"batch": 2, "classes": 2, "length": 3},
+            {"batch": 1, "classes": 6, "length": 1},
+        ),
+        source="loss-library catalog",
+        summary="-alpha[y] (1 - p_y)^gamma log p_y on log_softmax over dim 1, optional per-class "
+        "alpha; mean over non-ignored, all ignored -> 0",
+        peer="kornia.losses.focal_loss (sum / non-ignored count)",
+        edge_cases=_softmax_focal_edges,
+    )
+)
 
 
 def _mtp_edges(dtype: torch.dtype):
@@ -528,20 +610,26 @@ def _mtp_edges(dtype: torch.dtype):
     }
 
 
-register(Spec(
-    name="mtp",
-    build=MTPLoss,
-    inputs=(
-        TensorSpec("logits", ("batch", "time", "vocab"), Real(scale=2.0), differentiable=True),
-        TensorSpec("mtp_logits", ("mtp_depth", "batch", "time", "vocab"), Real(scale=2.0),
-                   differentiable=True),
-        TensorSpec("labels", ("batch", "time"), ClassIndex("vocab", ignore_index=-100)),
-    ),
-    outputs=("loss",),
-    shapes=({"batch": 2, "time": 6, "vocab": 5}, {"batch": 3, "time": 2, "vocab": 4},
-            {"batch": 1, "time": 9, "vocab": 3}),
-    source="loss-library catalog",
-    summary="DeepSeek-V3 MTP: CE(logits, labels) + lambda/D sum_k CE(head k at t, labels[t + k]); "
-            "the last k positions of head k ignored; heads stacked [D, B, T, V] or a list",
-    edge_cases=_mtp_edges,
-))
+register(
+    Spec(
+        name="mtp",
+        build=MTPLoss,
+        inputs=(
+            TensorSpec("logits", ("batch", "time", "vocab"), Real(scale=2.0), differentiable=True),
+            TensorSpec(
+                "mtp_logits", ("mtp_depth", "batch", "time", "vocab"), Real(scale=2.0), differentiable=True
+            ),
+            TensorSpec("labels", ("batch", "time"), ClassIndex("vocab", ignore_index=-100)),
+        ),
+        outputs=("loss",),
+        shapes=(
+            {"batch": 2, "time": 6, "vocab": 5},
+            {"batch": 3, "time": 2, "vocab": 4},
+            {"batch": 1, "time": 9, "vocab": 3},
+        ),
+        source="loss-library catalog",
+        summary="DeepSeek-V3 MTP: CE(logits, labels) + lambda/D sum_k CE(head k at t, labels[t + k]); "
+        "the last k positions of head k ignored; heads stacked [D, B, T, V] or a list",
+        edge_cases=_mtp_edges,
+    )
+)

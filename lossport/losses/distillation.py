@@ -12,18 +12,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossport.spec import checks
-from lossport.spec.domains import ClassIndex, Real
 from lossport.errors import ConfigError, InvalidInputError
 from lossport.losses._reduce import safe_mean
 from lossport.losses.classification import cross_entropy_loss
-from lossport.spec import Spec, TensorSpec, register
+from lossport.spec import Spec, TensorSpec, checks, register
+from lossport.spec.domains import ClassIndex, Real
 
 __all__ = ["DistillationLoss", "LwFLoss", "distillation_loss", "kd_loss", "lwf_loss"]
 
 
-def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-            temperature: float = 4.0) -> torch.Tensor:
+def kd_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 4.0
+) -> torch.Tensor:
     """Soft-target term: ``T^2 * KL(softmax(t / T) || softmax(s / T))``, batch mean.
 
     ``sum_{n,c} q_nc (log q_nc - log p_nc) / N`` with ``q = softmax(teacher / T)``,
@@ -40,9 +40,13 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
     return temperature * temperature * safe_mean(per_row)
 
 
-def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                      hard_targets: Optional[torch.Tensor] = None, temperature: float = 4.0,
-                      alpha: float = 0.5) -> torch.Tensor:
+def distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    hard_targets: Optional[torch.Tensor] = None,
+    temperature: float = 4.0,
+    alpha: float = 0.5,
+) -> torch.Tensor:
     """Knowledge distillation (Hinton et al., 2015).
 
     With ``hard_targets``: ``alpha * kd + (1 - alpha) * CE(student, hard_targets)``, where
@@ -60,8 +64,13 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     return alpha * soft + (1 - alpha) * cross_entropy_loss(student_logits, hard_targets)
 
 
-def lwf_loss(new_logits: torch.Tensor, old_logits: torch.Tensor, targets: torch.Tensor,
-             temperature: float = 2.0, alpha: float = 0.5) -> torch.Tensor:
+def lwf_loss(
+    new_logits: torch.Tensor,
+    old_logits: torch.Tensor,
+    targets: torch.Tensor,
+    temperature: float = 2.0,
+    alpha: float = 0.5,
+) -> torch.Tensor:
     """Learning without Forgetting (Li and Hoiem, 2016).
 
     ``alpha * kd(new_logits[:, :C_old], old_logits) + (1 - alpha) * CE(new_logits, targets)``:
@@ -92,8 +101,7 @@ def _check_options(temperature: float, alpha: float) -> None:
 
 def _check_targets(targets: torch.Tensor, name: str, logits: torch.Tensor) -> None:
     checks.check_index(targets, name)
-    checks.check_shape(targets, name, [logits.shape[0]],
-                       f"[{logits.shape[0]}] ([N] for logits [N, C])")
+    checks.check_shape(targets, name, [logits.shape[0]], f"[{logits.shape[0]}] ([N] for logits [N, C])")
     checks.check_class_index(targets, name, logits.shape[1], ignore_index=-100)
 
 
@@ -106,18 +114,20 @@ class DistillationLoss(nn.Module):
         self.temperature = float(temperature)
         self.alpha = float(alpha)
 
-    def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                hard_targets: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self,
+        student_logits: torch.Tensor,
+        teacher_logits: torch.Tensor,
+        hard_targets: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
         if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
             checks.check_float(student_logits, "student_logits")
             checks.check_rank(student_logits, "student_logits", [2], "[N, C]")
             checks.check_float(teacher_logits, "teacher_logits")
-            checks.check_same_shape(student_logits, "student_logits", teacher_logits,
-                                    "teacher_logits")
+            checks.check_same_shape(student_logits, "student_logits", teacher_logits, "teacher_logits")
             if hard_targets is not None:
                 _check_targets(hard_targets, "hard_targets", student_logits)
-        return distillation_loss(student_logits, teacher_logits, hard_targets, self.temperature,
-                                 self.alpha)
+        return distillation_loss(student_logits, teacher_logits, hard_targets, self.temperature, self.alpha)
 
 
 class LwFLoss(nn.Module):
@@ -129,8 +139,9 @@ class LwFLoss(nn.Module):
         self.temperature = float(temperature)
         self.alpha = float(alpha)
 
-    def forward(self, new_logits: torch.Tensor, old_logits: torch.Tensor,
-                targets: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, new_logits: torch.Tensor, old_logits: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
         if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
             checks.check_float(new_logits, "new_logits")
             checks.check_rank(new_logits, "new_logits", [2], "[N, C]")
@@ -141,7 +152,8 @@ class LwFLoss(nn.Module):
                 raise InvalidInputError(
                     f"old_logits must have shape [N, C_old] with N = {batch} and "
                     f"C_old <= {classes} (new_logits [N, C]), got "
-                    f"{list(old_logits.shape)}")
+                    f"{list(old_logits.shape)}"
+                )
             _check_targets(targets, "targets", new_logits)
         return lwf_loss(new_logits, old_logits, targets, self.temperature, self.alpha)
 
@@ -156,22 +168,24 @@ def _kd_edges(dtype: torch.dtype):
     }
 
 
-register(Spec(
-    name="distillation",
-    build=DistillationLoss,
-    inputs=(
-        TensorSpec("student_logits", ("batch", "classes"), Real(scale=2.0), differentiable=True),
-        TensorSpec("teacher_logits", ("batch", "classes"), Real(scale=2.0)),
-        TensorSpec("hard_targets", ("batch",), ClassIndex("classes")),
-    ),
-    outputs=("loss",),
-    shapes=({"batch": 4, "classes": 5}, {"batch": 2, "classes": 3}, {"batch": 1, "classes": 8}),
-    source="loss-library catalog",
-    summary="alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) (batchmean) + (1 - alpha) * "
-            "CE(s, y); without hard targets the T^2-scaled KL alone",
-    peer="torch.nn.KLDivLoss(reduction='batchmean') * T^2 + torch.nn.functional.cross_entropy",
-    edge_cases=_kd_edges,
-))
+register(
+    Spec(
+        name="distillation",
+        build=DistillationLoss,
+        inputs=(
+            TensorSpec("student_logits", ("batch", "classes"), Real(scale=2.0), differentiable=True),
+            TensorSpec("teacher_logits", ("batch", "classes"), Real(scale=2.0)),
+            TensorSpec("hard_targets", ("batch",), ClassIndex("classes")),
+        ),
+        outputs=("loss",),
+        shapes=({"batch": 4, "classes": 5}, {"batch": 2, "classes": 3}, {"batch": 1, "classes": 8}),
+        source="loss-library catalog",
+        summary="alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) (batchmean) + (1 - alpha) * "
+        "CE(s, y); without hard targets the T^2-scaled KL alone",
+        peer="torch.nn.KLDivLoss(reduction='batchmean') * T^2 + torch.nn.functional.cross_entropy",
+        edge_cases=_kd_edges,
+    )
+)
 
 
 def _lwf_edges(dtype: torch.dtype):
@@ -183,20 +197,24 @@ def _lwf_edges(dtype: torch.dtype):
     }
 
 
-register(Spec(
-    name="lwf",
-    build=LwFLoss,
-    inputs=(
-        TensorSpec("new_logits", ("batch", "classes"), Real(scale=2.0), differentiable=True),
-        TensorSpec("old_logits", ("batch", "old_classes"), Real(scale=2.0)),
-        TensorSpec("targets", ("batch",), ClassIndex("classes")),
-    ),
-    outputs=("loss",),
-    shapes=({"batch": 4, "classes": 5, "old_classes": 3},
+register(
+    Spec(
+        name="lwf",
+        build=LwFLoss,
+        inputs=(
+            TensorSpec("new_logits", ("batch", "classes"), Real(scale=2.0), differentiable=True),
+            TensorSpec("old_logits", ("batch", "old_classes"), Real(scale=2.0)),
+            TensorSpec("targets", ("batch",), ClassIndex("classes")),
+        ),
+        outputs=("loss",),
+        shapes=(
+            {"batch": 4, "classes": 5, "old_classes": 3},
             {"batch": 2, "classes": 4, "old_classes": 2},
-            {"batch": 1, "classes": 6, "old_classes": 6}),
-    source="loss-library catalog",
-    summary="alpha * T^2 * KL(softmax(old/T) || softmax(new[:, :C_old]/T)) (batchmean) + "
-            "(1 - alpha) * CE(new, targets)",
-    edge_cases=_lwf_edges,
-))
+            {"batch": 1, "classes": 6, "old_classes": 6},
+        ),
+        source="loss-library catalog",
+        summary="alpha * T^2 * KL(softmax(old/T) || softmax(new[:, :C_old]/T)) (batchmean) + "
+        "(1 - alpha) * CE(new, targets)",
+        edge_cases=_lwf_edges,
+    )
+)

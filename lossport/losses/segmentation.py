@@ -19,14 +19,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossport.spec import checks
-from lossport.spec.domains import Binary, ClassIndex, Real
 from lossport.errors import ConfigError
 from lossport.losses._reduce import REDUCTIONS, reduce_loss
-from lossport.losses.classification import (_class_weight_buffer,
-                                             binary_cross_entropy_with_logits, cross_entropy_loss,
-                                            softmax_focal_loss)
-from lossport.spec import Spec, TensorSpec, register
+from lossport.losses.classification import (
+    _class_weight_buffer,
+    binary_cross_entropy_with_logits,
+    cross_entropy_loss,
+    softmax_focal_loss,
+)
+from lossport.spec import Spec, TensorSpec, checks, register
+from lossport.spec.domains import Binary, ClassIndex, Real
 
 __all__ = [
     "CombinedSegmentationLoss",
@@ -45,8 +47,9 @@ __all__ = [
 ]
 
 
-def _valid_one_hot(target: torch.Tensor, num_classes: int, ignore_index: int,
-                   dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor]:
+def _valid_one_hot(
+    target: torch.Tensor, num_classes: int, ignore_index: int, dtype: torch.dtype
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """``(one_hot [B, C, H, W], valid [B, 1, H, W])`` in ``dtype``; ignored pixels are all-zero."""
     valid = (target != ignore_index).unsqueeze(1)
     classes = torch.arange(num_classes, device=target.device).view(1, num_classes, 1, 1)
@@ -54,8 +57,9 @@ def _valid_one_hot(target: torch.Tensor, num_classes: int, ignore_index: int,
     return one_hot.to(dtype), valid.to(dtype)
 
 
-def soft_overlap_stats(logits: torch.Tensor, target: torch.Tensor,
-                       ignore_index: int = 255) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def soft_overlap_stats(
+    logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Soft overlap sums per image and class: ``(I, P, G)``, each ``[B, C]``.
 
     ``p = softmax(logits, dim=1)`` and ``g = one_hot(target)`` are both multiplied by the valid
@@ -69,8 +73,7 @@ def soft_overlap_stats(logits: torch.Tensor, target: torch.Tensor,
     return intersection, probability.sum(dim=(2, 3)), one_hot.sum(dim=(2, 3))
 
 
-def _overlap_loss(numerator: torch.Tensor, denominator: torch.Tensor,
-                  reduction: str) -> torch.Tensor:
+def _overlap_loss(numerator: torch.Tensor, denominator: torch.Tensor, reduction: str) -> torch.Tensor:
     """``1 - numerator / denominator`` per (image, class), reduced; ``0 / 0`` (``smooth = 0``
     and nothing valid to compare) counts as a perfect score, loss 0."""
     empty = denominator <= 0
@@ -79,8 +82,13 @@ def _overlap_loss(numerator: torch.Tensor, denominator: torch.Tensor,
     return reduce_loss(1 - score, reduction)
 
 
-def dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0,
-              ignore_index: int = 255, reduction: str = "mean") -> torch.Tensor:
+def dice_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    smooth: float = 1.0,
+    ignore_index: int = 255,
+    reduction: str = "mean",
+) -> torch.Tensor:
     """Soft Dice loss over softmax probabilities, per image and class.
 
     ``loss[b, c] = 1 - (2 I + smooth) / (P + G + smooth)`` with ``I, P, G`` from
@@ -96,8 +104,13 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0,
     return _overlap_loss(2 * intersection + smooth, pred_sum + target_sum + smooth, reduction)
 
 
-def iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0,
-             ignore_index: int = 255, reduction: str = "mean") -> torch.Tensor:
+def iou_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    smooth: float = 1.0,
+    ignore_index: int = 255,
+    reduction: str = "mean",
+) -> torch.Tensor:
     """Soft Jaccard (IoU) loss: ``loss[b, c] = 1 - (I + smooth) / (P + G - I + smooth)``.
 
     Conventions, reduction and edge behaviour as :func:`dice_loss`. MONAI's
@@ -105,13 +118,18 @@ def iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0,
     loss with ``s_nr = s_dr = 2 * smooth``.
     """
     intersection, pred_sum, target_sum = soft_overlap_stats(logits, target, ignore_index)
-    return _overlap_loss(intersection + smooth, pred_sum + target_sum - intersection + smooth,
-                         reduction)
+    return _overlap_loss(intersection + smooth, pred_sum + target_sum - intersection + smooth, reduction)
 
 
-def tversky_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.5,
-                 beta: float = 0.5, smooth: float = 1.0, ignore_index: int = 255,
-                 reduction: str = "mean") -> torch.Tensor:
+def tversky_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    smooth: float = 1.0,
+    ignore_index: int = 255,
+    reduction: str = "mean",
+) -> torch.Tensor:
     """Tversky loss (Salehi et al. 2017): ``1 - (I + s) / (I + alpha FP + beta FN + s)``.
 
     ``FP = P - I`` (soft false positives, weighted by ``alpha``), ``FN = G - I`` (soft false
@@ -123,13 +141,19 @@ def tversky_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.5,
     intersection, pred_sum, target_sum = soft_overlap_stats(logits, target, ignore_index)
     false_pos = pred_sum - intersection
     false_neg = target_sum - intersection
-    return _overlap_loss(intersection + smooth,
-                         intersection + alpha * false_pos + beta * false_neg + smooth, reduction)
+    return _overlap_loss(
+        intersection + smooth, intersection + alpha * false_pos + beta * false_neg + smooth, reduction
+    )
 
 
-def focal_loss_pixelwise(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25,
-                         gamma: float = 2.0, ignore_index: int = 255,
-                         reduction: str = "mean") -> torch.Tensor:
+def focal_loss_pixelwise(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    ignore_index: int = 255,
+    reduction: str = "mean",
+) -> torch.Tensor:
     """Softmax focal loss per pixel: ``-alpha (1 - p_t)^gamma log(p_t)``.
 
     ``p_t`` is the softmax probability (over dimension 1 of ``[B, C, H, W]`` logits) of the
@@ -142,8 +166,9 @@ def focal_loss_pixelwise(logits: torch.Tensor, target: torch.Tensor, alpha: floa
     return alpha * softmax_focal_loss(logits, target, None, gamma, ignore_index, reduction)
 
 
-def mask_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float = 1.0,
-              reduction: str = "mean") -> torch.Tensor:
+def mask_loss(
+    logits: torch.Tensor, target: torch.Tensor, pos_weight: float = 1.0, reduction: str = "mean"
+) -> torch.Tensor:
     """Binary cross-entropy with logits on instance masks (:func:`~lossport.losses.classification.binary_cross_entropy_with_logits`).
 
     Equals ``F.binary_cross_entropy_with_logits(pos_weight=...)``; ``pos_weight = 1`` is plain
@@ -154,10 +179,15 @@ def mask_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float = 1.
     return reduce_loss(binary_cross_entropy_with_logits(logits, target, pos_weight), reduction)
 
 
-def combined_segmentation_loss(logits: torch.Tensor, target: torch.Tensor,
-                               class_weights: Optional[torch.Tensor] = None,
-                               ce_weight: float = 1.0, dice_weight: float = 1.0,
-                               smooth: float = 1.0, ignore_index: int = 255) -> torch.Tensor:
+def combined_segmentation_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    class_weights: Optional[torch.Tensor] = None,
+    ce_weight: float = 1.0,
+    dice_weight: float = 1.0,
+    smooth: float = 1.0,
+    ignore_index: int = 255,
+) -> torch.Tensor:
     """``ce_weight * CE + dice_weight * Dice`` over the valid pixels of ``[B, C, H, W]`` logits.
 
     ``CE`` is :func:`~lossport.losses.classification.cross_entropy_loss` with
@@ -172,8 +202,9 @@ def combined_segmentation_loss(logits: torch.Tensor, target: torch.Tensor,
     return ce_weight * ce_term + dice_weight * dice_term
 
 
-def _check_dense(logits: torch.Tensor, target: torch.Tensor, num_classes: Optional[int],
-                 ignore_index: int) -> None:
+def _check_dense(
+    logits: torch.Tensor, target: torch.Tensor, num_classes: Optional[int], ignore_index: int
+) -> None:
     """Eager checks for ``[B, C, H, W]`` logits and ``[B, H, W]`` class-index targets;
     ``num_classes=None`` takes the class count from the logits."""
     checks.check_float(logits, "logits")
@@ -183,9 +214,13 @@ def _check_dense(logits: torch.Tensor, target: torch.Tensor, num_classes: Option
     checks.check_dim(logits, "logits", 1, num_classes, f"num_classes = {num_classes}")
     checks.check_index(target, "target")
     batch, _, height, width = logits.shape
-    checks.check_shape(target, "target", [batch, height, width],
-                       f"[B, H, W] = [{batch}, {height}, {width}] matching logits "
-                       f"[{batch}, {num_classes}, {height}, {width}]")
+    checks.check_shape(
+        target,
+        "target",
+        [batch, height, width],
+        f"[B, H, W] = [{batch}, {height}, {width}] matching logits "
+        f"[{batch}, {num_classes}, {height}, {width}]",
+    )
     checks.check_class_index(target, "target", num_classes, ignore_index)
 
 
@@ -205,8 +240,9 @@ class FocalLossPixelwise(nn.Module):
     The class count is taken from the logits; ``forward`` checks targets against it.
     """
 
-    def __init__(self, alpha: float = 0.25, gamma: float = 2.0, ignore_index: int = 255,
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self, alpha: float = 0.25, gamma: float = 2.0, ignore_index: int = 255, reduction: str = "mean"
+    ) -> None:
         super().__init__()
         if gamma < 0:
             raise ConfigError(f"gamma must be >= 0, got {gamma}")
@@ -219,15 +255,13 @@ class FocalLossPixelwise(nn.Module):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
             _check_dense(logits, target, None, self.ignore_index)
-        return focal_loss_pixelwise(logits, target, self.alpha, self.gamma, self.ignore_index,
-                                    self.reduction)
+        return focal_loss_pixelwise(logits, target, self.alpha, self.gamma, self.ignore_index, self.reduction)
 
 
 class _OverlapLoss(nn.Module):
     """Shared constructor and checks of the soft-overlap losses."""
 
-    def __init__(self, num_classes: int, smooth: float, ignore_index: int,
-                 reduction: str) -> None:
+    def __init__(self, num_classes: int, smooth: float, ignore_index: int, reduction: str) -> None:
         super().__init__()
         _check_num_classes(num_classes)
         _check_smooth(smooth)
@@ -244,8 +278,9 @@ class _OverlapLoss(nn.Module):
 class DiceLoss(_OverlapLoss):
     """Module form of :func:`dice_loss`."""
 
-    def __init__(self, num_classes: int, smooth: float = 1.0, ignore_index: int = 255,
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self, num_classes: int, smooth: float = 1.0, ignore_index: int = 255, reduction: str = "mean"
+    ) -> None:
         super().__init__(num_classes, smooth, ignore_index, reduction)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -257,8 +292,9 @@ class DiceLoss(_OverlapLoss):
 class IoULoss(_OverlapLoss):
     """Module form of :func:`iou_loss`."""
 
-    def __init__(self, num_classes: int, smooth: float = 1.0, ignore_index: int = 255,
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self, num_classes: int, smooth: float = 1.0, ignore_index: int = 255, reduction: str = "mean"
+    ) -> None:
         super().__init__(num_classes, smooth, ignore_index, reduction)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -271,8 +307,15 @@ class TverskyLoss(_OverlapLoss):
     """Module form of :func:`tversky_loss`; ``alpha`` weighs false positives, ``beta`` false
     negatives."""
 
-    def __init__(self, num_classes: int, alpha: float = 0.5, beta: float = 0.5,
-                 smooth: float = 1.0, ignore_index: int = 255, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        alpha: float = 0.5,
+        beta: float = 0.5,
+        smooth: float = 1.0,
+        ignore_index: int = 255,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(num_classes, smooth, ignore_index, reduction)
         if alpha < 0 or beta < 0:
             raise ConfigError(f"alpha and beta must be >= 0, got alpha={alpha}, beta={beta}")
@@ -282,8 +325,9 @@ class TverskyLoss(_OverlapLoss):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
             self._check(logits, target)
-        return tversky_loss(logits, target, self.alpha, self.beta, self.smooth,
-                            self.ignore_index, self.reduction)
+        return tversky_loss(
+            logits, target, self.alpha, self.beta, self.smooth, self.ignore_index, self.reduction
+        )
 
 
 class MaskLoss(nn.Module):
@@ -316,20 +360,28 @@ class CombinedSegmentationLoss(nn.Module):
     weigh the CE term only; kept as a buffer (moves with ``.to``).
     """
 
-    def __init__(self, num_classes: int, ce_weight: float = 1.0, dice_weight: float = 1.0,
-                 ignore_index: int = 255,
-                 class_weights: Optional[Union[Sequence[float], torch.Tensor]] = None,
-                 smooth: float = 1.0) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        ce_weight: float = 1.0,
+        dice_weight: float = 1.0,
+        ignore_index: int = 255,
+        class_weights: Optional[Union[Sequence[float], torch.Tensor]] = None,
+        smooth: float = 1.0,
+    ) -> None:
         super().__init__()
         _check_num_classes(num_classes)
         _check_smooth(smooth)
         if ce_weight < 0 or dice_weight < 0:
-            raise ConfigError(f"ce_weight and dice_weight must be >= 0, got ce_weight={ce_weight}, "
-                              f"dice_weight={dice_weight}")
+            raise ConfigError(
+                f"ce_weight and dice_weight must be >= 0, got ce_weight={ce_weight}, "
+                f"dice_weight={dice_weight}"
+            )
         weights = _class_weight_buffer(class_weights, "class_weights")
         if weights is not None and weights.numel() != num_classes:
-            raise ConfigError(f"class_weights must hold one value per class ({num_classes}), got "
-                              f"{weights.tolist()}")
+            raise ConfigError(
+                f"class_weights must hold one value per class ({num_classes}), got {weights.tolist()}"
+            )
         self.register_buffer("class_weights", weights)
         self.num_classes = num_classes
         self.ce_weight = float(ce_weight)
@@ -340,18 +392,27 @@ class CombinedSegmentationLoss(nn.Module):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
             _check_dense(logits, target, self.num_classes, self.ignore_index)
-        return combined_segmentation_loss(logits, target, self.class_weights, self.ce_weight,
-                                          self.dice_weight, self.smooth, self.ignore_index)
+        return combined_segmentation_loss(
+            logits,
+            target,
+            self.class_weights,
+            self.ce_weight,
+            self.dice_weight,
+            self.smooth,
+            self.ignore_index,
+        )
 
 
 # -- specs ---------------------------------------------------------------------------------
 
 _NUM_CLASSES = 3
-_SHAPES = ({"batch": 2, "height": 5, "width": 6}, {"batch": 3, "height": 4, "width": 3},
-           {"batch": 1, "height": 7, "width": 2})
+_SHAPES = (
+    {"batch": 2, "height": 5, "width": 6},
+    {"batch": 3, "height": 4, "width": 3},
+    {"batch": 1, "height": 7, "width": 2},
+)
 _DENSE_INPUTS = (
-    TensorSpec("logits", ("batch", "num_classes", "height", "width"), Real(scale=2.0),
-               differentiable=True),
+    TensorSpec("logits", ("batch", "num_classes", "height", "width"), Real(scale=2.0), differentiable=True),
     TensorSpec("target", ("batch", "height", "width"), ClassIndex("num_classes", ignore_index=255)),
 )
 
@@ -359,7 +420,7 @@ _DENSE_INPUTS = (
 def _dense_edges(dtype: torch.dtype):
     target = torch.tensor([[[0, 1, 2], [2, 1, 0]], [[1, 1, 255], [0, 255, 2]]])
     one_hot = F.one_hot(torch.where(target == 255, 0, target), _NUM_CLASSES)
-    confident = (one_hot.permute(0, 3, 1, 2).to(dtype) * 60 - 30)
+    confident = one_hot.permute(0, 3, 1, 2).to(dtype) * 60 - 30
     wrong = confident.roll(1, dims=1)
     mixed = torch.linspace(-3, 3, 2 * _NUM_CLASSES * 6, dtype=dtype).reshape(2, _NUM_CLASSES, 2, 3)
     return {
@@ -398,47 +459,77 @@ def _mask_edges(dtype: torch.dtype):
     }
 
 
-register(Spec(
-    name="focal_pixelwise",
-    build=FocalLossPixelwise,
-    inputs=(
-        TensorSpec("logits", ("batch", "classes", "height", "width"), Real(scale=2.0),
-                   differentiable=True),
-        TensorSpec("target", ("batch", "height", "width"), ClassIndex("classes", ignore_index=255)),
-    ),
-    outputs=("loss",),
-    shapes=tuple(dict(sizes, classes=classes) for sizes, classes in zip(_SHAPES, (3, 4, 2))),
-    source="AutoTimm loss guide",
-    summary="softmax focal -alpha (1-p_t)^gamma log p_t per pixel of [B,C,H,W] logits, scalar "
-            "alpha; mean over non-ignored pixels (all ignored -> 0)",
-    peer="kornia.losses.focal_loss (reduction none, masked mean over valid pixels)",
-    edge_cases=_dense_edges,
-))
-register(_dense_spec(
-    "dice", DiceLoss, "1 - (2I+s)/(P+G+s) per (image, class) on softmax probabilities, ignored "
-    "pixels removed from both, background included, mean over (B, C)", "003, 004",
-    "monai.losses.DiceLoss(softmax=True, to_onehot_y=True, smooth_nr=s, smooth_dr=s)"))
-register(_dense_spec(
-    "iou", IoULoss, "soft Jaccard 1 - (I+s)/(P+G-I+s) per (image, class), conventions as dice",
-    "003", "monai.losses.DiceLoss(jaccard=True, smooth_nr=2s, smooth_dr=2s)"))
-register(_dense_spec(
-    "tversky", TverskyLoss, "1 - (I+s)/(I + alpha FP + beta FN + s) per (image, class), alpha on "
-    "false positives, conventions as dice", "004", "monai.losses.TverskyLoss"))
-register(Spec(
-    name="mask",
-    build=MaskLoss,
-    inputs=(
-        TensorSpec("logits", ("batch", "height", "width"), Real(scale=2.0), differentiable=True),
-        TensorSpec("target", ("batch", "height", "width"), Binary()),
-    ),
-    outputs=("loss",),
-    shapes=_SHAPES,
-    source="AutoTimm loss guide",
-    summary="BCE-with-logits on [N,H,W] or [N,1,H,W] masks, optional pos_weight, mean",
-    peer="torch.nn.functional.binary_cross_entropy_with_logits",
-    edge_cases=_mask_edges,
-))
-register(_dense_spec(
-    "combined_segmentation", CombinedSegmentationLoss,
-    "ce_weight * CE (class_weights, mean over non-ignored, all ignored -> 0) + dice_weight * "
-    "Dice (as dice)", "004", "monai.losses.DiceCELoss (no ignored pixels)"))
+register(
+    Spec(
+        name="focal_pixelwise",
+        build=FocalLossPixelwise,
+        inputs=(
+            TensorSpec(
+                "logits", ("batch", "classes", "height", "width"), Real(scale=2.0), differentiable=True
+            ),
+            TensorSpec("target", ("batch", "height", "width"), ClassIndex("classes", ignore_index=255)),
+        ),
+        outputs=("loss",),
+        shapes=tuple(dict(sizes, classes=classes) for sizes, classes in zip(_SHAPES, (3, 4, 2))),
+        source="AutoTimm loss guide",
+        summary="softmax focal -alpha (1-p_t)^gamma log p_t per pixel of [B,C,H,W] logits, scalar "
+        "alpha; mean over non-ignored pixels (all ignored -> 0)",
+        peer="kornia.losses.focal_loss (reduction none, masked mean over valid pixels)",
+        edge_cases=_dense_edges,
+    )
+)
+register(
+    _dense_spec(
+        "dice",
+        DiceLoss,
+        "1 - (2I+s)/(P+G+s) per (image, class) on softmax probabilities, ignored "
+        "pixels removed from both, background included, mean over (B, C)",
+        "003, 004",
+        "monai.losses.DiceLoss(softmax=True, to_onehot_y=True, smooth_nr=s, smooth_dr=s)",
+    )
+)
+register(
+    _dense_spec(
+        "iou",
+        IoULoss,
+        "soft Jaccard 1 - (I+s)/(P+G-I+s) per (image, class), conventions as dice",
+        "003",
+        "monai.losses.DiceLoss(jaccard=True, smooth_nr=2s, smooth_dr=2s)",
+    )
+)
+register(
+    _dense_spec(
+        "tversky",
+        TverskyLoss,
+        "1 - (I+s)/(I + alpha FP + beta FN + s) per (image, class), alpha on "
+        "false positives, conventions as dice",
+        "004",
+        "monai.losses.TverskyLoss",
+    )
+)
+register(
+    Spec(
+        name="mask",
+        build=MaskLoss,
+        inputs=(
+            TensorSpec("logits", ("batch", "height", "width"), Real(scale=2.0), differentiable=True),
+            TensorSpec("target", ("batch", "height", "width"), Binary()),
+        ),
+        outputs=("loss",),
+        shapes=_SHAPES,
+        source="AutoTimm loss guide",
+        summary="BCE-with-logits on [N,H,W] or [N,1,H,W] masks, optional pos_weight, mean",
+        peer="torch.nn.functional.binary_cross_entropy_with_logits",
+        edge_cases=_mask_edges,
+    )
+)
+register(
+    _dense_spec(
+        "combined_segmentation",
+        CombinedSegmentationLoss,
+        "ce_weight * CE (class_weights, mean over non-ignored, all ignored -> 0) + dice_weight * "
+        "Dice (as dice)",
+        "004",
+        "monai.losses.DiceCELoss (no ignored pixels)",
+    )
+)

@@ -17,21 +17,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossport.spec import checks
-from lossport.spec.domains import Interval, Real
 from lossport.errors import ConfigError
 from lossport.losses._reduce import masked_mean
 from lossport.models.tigas.model import TIGASModel
 from lossport.models.tigas.specs import DEFAULT_IMG_SIZE, TIGAS_COMMON, build_tigas
-from lossport.spec import Spec, TensorSpec, register
+from lossport.spec import Spec, TensorSpec, checks, register
+from lossport.spec.domains import Interval, Real
 
 __all__ = ["CombinedLoss", "TIGASGeneratorLoss", "pairwise_ranking_loss", "tigas_combined_loss"]
 
 REGRESSION_TYPES = ("mse", "smoothl1")
 
 
-def pairwise_ranking_loss(scores: torch.Tensor, real: torch.Tensor,
-                          margin: float = 0.5) -> torch.Tensor:
+def pairwise_ranking_loss(scores: torch.Tensor, real: torch.Tensor, margin: float = 0.5) -> torch.Tensor:
     """Margin ranking over every (real, fake) pair, as one ``[B, B]`` pair matrix.
 
     ``mean over pairs (i real, j fake) of max(0, margin - (s_i - s_j))``, i.e.
@@ -46,8 +44,7 @@ def pairwise_ranking_loss(scores: torch.Tensor, real: torch.Tensor,
     return masked_mean(hinge, pair_weight)
 
 
-def _regression_loss(scores: torch.Tensor, labels: torch.Tensor,
-                     regression_type: str) -> torch.Tensor:
+def _regression_loss(scores: torch.Tensor, labels: torch.Tensor, regression_type: str) -> torch.Tensor:
     if regression_type == "smoothl1":
         return F.smooth_l1_loss(scores, labels, beta=1.0)
     return F.mse_loss(scores, labels)
@@ -58,10 +55,16 @@ def _raise_if_not_finite(value: torch.Tensor, what: str) -> None:
         raise RuntimeError("NaN/Inf detected in " + what)
 
 
-def tigas_combined_loss(scores: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor,
-                        regression_weight: float = 1.0, classification_weight: float = 0.3,
-                        ranking_weight: float = 0.2, regression_type: str = "mse",
-                        margin: float = 0.5) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+def tigas_combined_loss(
+    scores: torch.Tensor,
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    regression_weight: float = 1.0,
+    classification_weight: float = 0.3,
+    ranking_weight: float = 0.2,
+    regression_type: str = "mse",
+    margin: float = 0.5,
+) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
     """TIGAS ``CombinedLoss``: ``w_reg L_reg + w_cls L_cls + w_rank L_rank``.
 
     - ``L_reg``: MSE (or smooth L1 with beta 1, ``regression_type="smoothl1"``) between
@@ -82,10 +85,13 @@ def tigas_combined_loss(scores: torch.Tensor, logits: torch.Tensor, labels: torc
     regression = _regression_loss(scores, labels, regression_type)
     classification = F.cross_entropy(logits, real.to(torch.int64))
     ranking = pairwise_ranking_loss(scores, real, margin)
-    total = regression_weight * regression + classification_weight * classification + \
-        ranking_weight * ranking
-    return total, {"regression": regression, "classification": classification,
-                   "ranking": ranking, "total": total}
+    total = regression_weight * regression + classification_weight * classification + ranking_weight * ranking
+    return total, {
+        "regression": regression,
+        "classification": classification,
+        "ranking": ranking,
+        "total": total,
+    }
 
 
 class CombinedLoss(nn.Module):
@@ -101,23 +107,31 @@ class CombinedLoss(nn.Module):
     ``InvalidInputError``.
     """
 
-    def __init__(self, regression_weight: float = 1.0, classification_weight: float = 0.3,
-                 ranking_weight: float = 0.2, regression_type: str = "mse",
-                 margin: float = 0.5) -> None:
+    def __init__(
+        self,
+        regression_weight: float = 1.0,
+        classification_weight: float = 0.3,
+        ranking_weight: float = 0.2,
+        regression_type: str = "mse",
+        margin: float = 0.5,
+    ) -> None:
         super().__init__()
         checks.check_choice(regression_type, "regression_type", REGRESSION_TYPES)
         if min(regression_weight, classification_weight, ranking_weight) < 0:
-            raise ConfigError(f"loss weights must be >= 0, got regression_weight="
-                              f"{regression_weight}, classification_weight="
-                              f"{classification_weight}, ranking_weight={ranking_weight}")
+            raise ConfigError(
+                f"loss weights must be >= 0, got regression_weight="
+                f"{regression_weight}, classification_weight="
+                f"{classification_weight}, ranking_weight={ranking_weight}"
+            )
         self.regression_weight = float(regression_weight)
         self.classification_weight = float(classification_weight)
         self.ranking_weight = float(ranking_weight)
         self.regression_type = regression_type
         self.margin = float(margin)
 
-    def forward(self, scores: torch.Tensor, logits: torch.Tensor,
-                labels: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+    def forward(
+        self, scores: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
             _check_inputs(scores, logits, labels)
         if not torch.compiler.is_compiling():
@@ -126,9 +140,16 @@ class CombinedLoss(nn.Module):
             _raise_if_not_finite(labels, "labels")
         if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
             checks.check_range(labels, "labels", 0.0, 1.0, "soft labels (1 = real)")
-        total, parts = tigas_combined_loss(scores, logits, labels, self.regression_weight,
-                                           self.classification_weight, self.ranking_weight,
-                                           self.regression_type, self.margin)
+        total, parts = tigas_combined_loss(
+            scores,
+            logits,
+            labels,
+            self.regression_weight,
+            self.classification_weight,
+            self.ranking_weight,
+            self.regression_type,
+            self.margin,
+        )
         if not torch.compiler.is_compiling():
             _raise_if_not_finite(total, "total loss")
         return total, parts
@@ -139,8 +160,7 @@ def _check_inputs(scores: torch.Tensor, logits: torch.Tensor, labels: torch.Tens
     checks.check_rank(scores, "scores", [1], "[B] (squeeze the model's [B, 1] score)")
     batch = scores.shape[0]
     checks.check_float(logits, "logits")
-    checks.check_shape(logits, "logits", [batch, 2],
-                       f"[B, 2] = [{batch}, 2] matching scores [{batch}]")
+    checks.check_shape(logits, "logits", [batch, 2], f"[B, 2] = [{batch}, 2] matching scores [{batch}]")
     checks.check_float(labels, "labels")
     checks.check_shape(labels, "labels", [batch], f"[B] = [{batch}] matching scores [{batch}]")
 
@@ -166,36 +186,41 @@ def _edges(dtype: torch.dtype):
         "all_real": (scores, logits, torch.ones_like(labels)),
         "all_fake": (scores, logits, torch.zeros_like(labels)),
         "label_at_threshold": (scores, logits, torch.full_like(labels, 0.5)),
-        "extreme_logits": (scores, torch.tensor([[-30.0, 30.0], [30.0, -30.0], [30.0, -30.0],
-                                                 [30.0, -30.0]], dtype=dtype), labels),
+        "extreme_logits": (
+            scores,
+            torch.tensor([[-30.0, 30.0], [30.0, -30.0], [30.0, -30.0], [30.0, -30.0]], dtype=dtype),
+            labels,
+        ),
         "saturated_scores": (torch.tensor([1.0, 0.0, 1.0, 0.0], dtype=dtype), logits, labels),
         "tied_scores": (torch.full_like(scores, 0.5), logits, labels),
         "batch_of_one": (scores[:1].clone(), logits[:1].clone(), labels[:1].clone()),
     }
 
 
-register(Spec(
-    name="tigas_combined",
-    build=CombinedLoss,
-    inputs=(
-        TensorSpec("scores", ("batch",), Interval(0.0, 1.0, "score (1 = real)"),
-                   differentiable=True),
-        TensorSpec("logits", ("batch", 2), Real(scale=2.0), differentiable=True),
-        TensorSpec("labels", ("batch",), Interval(0.0, 1.0, "soft label (> 0.5 = real)")),
-    ),
-    outputs=("loss", "regression", "classification", "ranking", "total"),
-    shapes=({"batch": 6}, {"batch": 9}, {"batch": 2}),
-    source="TIGAS docs: training loss",
-    summary="w_reg * MSE|SmoothL1(scores, labels) + w_cls * CE(logits, labels > 0.5) + w_rank * "
-            "mean margin ranking over all real x fake pairs (0 if a class is missing); "
-            "RuntimeError on NaN/Inf in eager and TorchScript",
-    peer="F.mse_loss / F.cross_entropy / F.margin_ranking_loss over explicit pairs",
-    sampler=_sample,
-    edge_cases=_edges,
-))
+register(
+    Spec(
+        name="tigas_combined",
+        build=CombinedLoss,
+        inputs=(
+            TensorSpec("scores", ("batch",), Interval(0.0, 1.0, "score (1 = real)"), differentiable=True),
+            TensorSpec("logits", ("batch", 2), Real(scale=2.0), differentiable=True),
+            TensorSpec("labels", ("batch",), Interval(0.0, 1.0, "soft label (> 0.5 = real)")),
+        ),
+        outputs=("loss", "regression", "classification", "ranking", "total"),
+        shapes=({"batch": 6}, {"batch": 9}, {"batch": 2}),
+        source="TIGAS docs: training loss",
+        summary="w_reg * MSE|SmoothL1(scores, labels) + w_cls * CE(logits, labels > 0.5) + w_rank * "
+        "mean margin ranking over all real x fake pairs (0 if a class is missing); "
+        "RuntimeError on NaN/Inf in eager and TorchScript",
+        peer="F.mse_loss / F.cross_entropy / F.margin_ranking_loss over explicit pairs",
+        sampler=_sample,
+        edge_cases=_edges,
+    )
+)
 
 
 # -- TIGAS as a generator loss ---------------------------------------------------------------
+
 
 class TIGASGeneratorLoss(nn.Module):
     """``loss(images) = 1 - mean(TIGAS score)``, differentiable w.r.t. ``images``.
@@ -221,23 +246,32 @@ class TIGASGeneratorLoss(nn.Module):
         return 1.0 - score.mean()
 
 
-def build_generator_loss(mode: str = "fast", base_channels: int = 32, feature_dim: int = 256,
-                         num_attention_heads: int = 8, input_range: str = "[0,1]",
-                         img_size: int = DEFAULT_IMG_SIZE, seed: int = 0) -> TIGASGeneratorLoss:
+def build_generator_loss(
+    mode: str = "fast",
+    base_channels: int = 32,
+    feature_dim: int = 256,
+    num_attention_heads: int = 8,
+    input_range: str = "[0,1]",
+    img_size: int = DEFAULT_IMG_SIZE,
+    seed: int = 0,
+) -> TIGASGeneratorLoss:
     """:class:`TIGASGeneratorLoss` around :func:`~lossport.models.tigas.specs.build_tigas` of
     the same arguments (seeded random weights; wrap a model loaded with
     :func:`~lossport.models.tigas.load_model` for trained ones)."""
-    return TIGASGeneratorLoss(build_tigas(mode, base_channels, feature_dim, num_attention_heads,
-                                          input_range, img_size, seed))
+    return TIGASGeneratorLoss(
+        build_tigas(mode, base_channels, feature_dim, num_attention_heads, input_range, img_size, seed)
+    )
 
 
-register(Spec(
-    name="tigas_generator",
-    kind="loss",
-    build=build_generator_loss,
-    outputs=("loss",),
-    source="TIGAS docs: TIGAS as a generator loss",
-    summary="1 - mean(TIGAS score) of generated images in [0,1]; differentiable w.r.t. the "
-            "images, TIGAS frozen (seeded random weights)",
-    **TIGAS_COMMON,
-))
+register(
+    Spec(
+        name="tigas_generator",
+        kind="loss",
+        build=build_generator_loss,
+        outputs=("loss",),
+        source="TIGAS docs: TIGAS as a generator loss",
+        summary="1 - mean(TIGAS score) of generated images in [0,1]; differentiable w.r.t. the "
+        "images, TIGAS frozen (seeded random weights)",
+        **TIGAS_COMMON,
+    )
+)

@@ -26,8 +26,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 
-from lossport.spec.domains import Domain
 from lossport.errors import ConfigError
+from lossport.spec.domains import Domain
 from lossport.spec.limits import MAX_DIM, MAX_ELEMENTS, MAX_MODULE_BYTES
 
 Inputs = Tuple[torch.Tensor, ...]
@@ -174,9 +174,11 @@ class Spec:
         try:
             size = _module_bytes_on_meta(self.build, config)
             if size is not None and size > MAX_MODULE_BYTES:
-                raise ConfigError(f"{self.name}: config {json.dumps(config)} builds a module of "
-                                  f"{size / 1024 ** 3:.1f} GiB of parameters and buffers, above "
-                                  f"the {MAX_MODULE_BYTES / 1024 ** 3:.0f} GiB limit")
+                raise ConfigError(
+                    f"{self.name}: config {json.dumps(config)} builds a module of "
+                    f"{size / 1024**3:.1f} GiB of parameters and buffers, above "
+                    f"the {MAX_MODULE_BYTES / 1024**3:.0f} GiB limit"
+                )
             module = self.build(**config)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{self.name}: invalid config {json.dumps(config)}: {exc}") from exc
@@ -208,13 +210,16 @@ class Spec:
         for tensor in self.inputs:
             shape = self.concrete_shape(tensor, sizes)
             if math.prod(shape) > MAX_ELEMENTS:
-                raise ConfigError(f"{self.name}: input {tensor.name} of shape {list(shape)} has "
-                                  f"more than {MAX_ELEMENTS} elements")
+                raise ConfigError(
+                    f"{self.name}: input {tensor.name} of shape {list(shape)} has "
+                    f"more than {MAX_ELEMENTS} elements"
+                )
         generator = torch.Generator().manual_seed(seed)
         if self.sampler is not None:
             return tuple(self.sampler(self, sizes, generator, dtype))
-        return tuple(t.domain.sample(self.concrete_shape(t, sizes), sizes, generator, dtype)
-                     for t in self.inputs)
+        return tuple(
+            t.domain.sample(self.concrete_shape(t, sizes), sizes, generator, dtype) for t in self.inputs
+        )
 
     def edge_inputs(self, dtype: torch.dtype = torch.float32) -> Mapping[str, Inputs]:
         return {} if self.edge_cases is None else self.edge_cases(dtype)
@@ -236,8 +241,12 @@ class Spec:
             "summary": self.summary,
             "config": self.default_config(),
             "inputs": [
-                {"name": t.name, "shape": list(t.shape), "domain": t.domain.describe(),
-                 "differentiable": t.differentiable}
+                {
+                    "name": t.name,
+                    "shape": list(t.shape),
+                    "domain": t.domain.describe(),
+                    "differentiable": t.differentiable,
+                }
                 for t in self.inputs
             ],
             "outputs": list(self.outputs),
@@ -246,8 +255,7 @@ class Spec:
         }
 
 
-def _module_bytes_on_meta(build: Callable[..., torch.nn.Module],
-                          config: Mapping[str, Any]) -> Optional[int]:
+def _module_bytes_on_meta(build: Callable[..., torch.nn.Module], config: Mapping[str, Any]) -> Optional[int]:
     """Bytes of parameters and buffers of ``build(**config)``, built without memory on the
     ``meta`` device; ``None`` when the module cannot be built there (it then builds for real,
     bounded by the spec's :attr:`Spec.limits`)."""
@@ -256,8 +264,7 @@ def _module_bytes_on_meta(build: Callable[..., torch.nn.Module],
             module = build(**config)
     except Exception:  # construction code that needs real values (numpy, .item()) on meta
         return None
-    return sum(t.numel() * t.element_size()
-               for t in itertools.chain(module.parameters(), module.buffers()))
+    return sum(t.numel() * t.element_size() for t in itertools.chain(module.parameters(), module.buffers()))
 
 
 def _is_plain(value: Any) -> bool:
@@ -275,8 +282,10 @@ def _coerce(spec_name: str, key: str, value: Any, default: Any) -> Any:
             value = json.loads(value)
         except json.JSONDecodeError:
             if default is not None:
-                raise ConfigError(f"{spec_name}: {key}={value!r} is not a valid "
-                                  f"{type(default).__name__} (default {default!r})") from None
+                raise ConfigError(
+                    f"{spec_name}: {key}={value!r} is not a valid "
+                    f"{type(default).__name__} (default {default!r})"
+                ) from None
     if default is None or value is None:
         return value
     if isinstance(default, bool):
@@ -291,6 +300,7 @@ def _coerce(spec_name: str, key: str, value: Any, default: Any) -> Any:
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        raise ConfigError(f"{spec_name}: {key}={value!r} is not a valid "
-                          f"{type(default).__name__} (default {default!r})")
+        raise ConfigError(
+            f"{spec_name}: {key}={value!r} is not a valid {type(default).__name__} (default {default!r})"
+        )
     return value

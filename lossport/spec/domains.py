@@ -29,8 +29,9 @@ class Domain:
     def describe(self) -> str:
         raise NotImplementedError
 
-    def sample(self, shape: Shape, sizes: Mapping[str, int], generator: torch.Generator,
-               dtype: torch.dtype) -> torch.Tensor:
+    def sample(
+        self, shape: Shape, sizes: Mapping[str, int], generator: torch.Generator, dtype: torch.dtype
+    ) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -129,5 +130,6 @@ class BoxesXYXY(Domain):
         corner_shape = tuple(shape[:-1]) + (2,)
         corner = torch.rand(corner_shape, generator=generator, dtype=dtype) * self.extent
         side = self.min_side + (self.max_side - self.min_side) * torch.rand(
-            corner_shape, generator=generator, dtype=dtype)
+            corner_shape, generator=generator, dtype=dtype
+        )
         return torch.cat([corner, corner + side], dim=-1)

@@ -34,4 +34,3 @@ def distinct_outputs(outputs: Tuple[torch.Tensor, ...]) -> Tuple[torch.Tensor, .
         result.append(tensor.clone() if repeated else tensor)
         seen.append(tensor)
     return tuple(result)
-

@@ -13,6 +13,6 @@ A spec can bound its own config keys further (:attr:`lossport.spec.Spec.limits`)
 """
 
 MAX_DIM = 16384
-MAX_ELEMENTS = 2 ** 26
-MAX_MODULE_BYTES = 2 * 1024 ** 3
+MAX_ELEMENTS = 2**26
+MAX_MODULE_BYTES = 2 * 1024**3
 MAX_IMAGE_SIDE = 4096

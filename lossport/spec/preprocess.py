@@ -39,13 +39,16 @@ class Preprocess:
     layout: str = "NCHW"
 
     def __post_init__(self) -> None:
-        if len(self.size) != 2 or not all(type(s) is int and 1 <= s <= MAX_IMAGE_SIDE
-                                          for s in self.size):
-            raise ConfigError(f"image size must be [height, width], each from 1 to "
-                              f"{MAX_IMAGE_SIDE} pixels, got {list(self.size)}")
-        for value, allowed, name in ((self.range, RANGES, "range"),
-                                     (self.channel_order, CHANNEL_ORDERS, "channel_order"),
-                                     (self.layout, LAYOUTS, "layout")):
+        if len(self.size) != 2 or not all(type(s) is int and 1 <= s <= MAX_IMAGE_SIDE for s in self.size):
+            raise ConfigError(
+                f"image size must be [height, width], each from 1 to "
+                f"{MAX_IMAGE_SIDE} pixels, got {list(self.size)}"
+            )
+        for value, allowed, name in (
+            (self.range, RANGES, "range"),
+            (self.channel_order, CHANNEL_ORDERS, "channel_order"),
+            (self.layout, LAYOUTS, "layout"),
+        ):
             if value not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
@@ -54,8 +57,14 @@ class Preprocess:
         return Preprocess(size=(img_size, img_size), range=value_range)
 
     def to_json(self) -> str:
-        return json.dumps({"size": list(self.size), "range": self.range,
-                           "channel_order": self.channel_order, "layout": self.layout})
+        return json.dumps(
+            {
+                "size": list(self.size),
+                "range": self.range,
+                "channel_order": self.channel_order,
+                "layout": self.layout,
+            }
+        )
 
     @staticmethod
     def from_json(text: str, source: str = "metadata") -> "Preprocess":
@@ -65,14 +74,15 @@ class Preprocess:
             size = data["size"]
             if not isinstance(size, list) or len(size) != 2:
                 raise ValueError("size must be [height, width]")
-            return Preprocess(size=(size[0], size[1]),
-                              range=data.get("range", "[0,1]"),
-                              channel_order=data.get("channel_order", "RGB"),
-                              layout=data.get("layout", "NCHW"))
+            return Preprocess(
+                size=(size[0], size[1]),
+                range=data.get("range", "[0,1]"),
+                channel_order=data.get("channel_order", "RGB"),
+                layout=data.get("layout", "NCHW"),
+            )
         except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
             shown = text if len(text) <= 80 else text[:77] + "..."
-            raise ArtifactError(f"{source}: invalid {METADATA_KEY} metadata {shown!r} "
-                                f"({exc})") from None
+            raise ArtifactError(f"{source}: invalid {METADATA_KEY} metadata {shown!r} ({exc})") from None
 
     def apply(self, images: torch.Tensor) -> torch.Tensor:
         """``[B, 3, H, W]`` RGB in ``[0, 1]`` (already resized) -> the model's input."""

@@ -40,16 +40,14 @@ class Backend(ABC):
         return None
 
     @abstractmethod
-    def run(self, inputs: Sequence[torch.Tensor]) -> Outputs:
-        ...
+    def run(self, inputs: Sequence[torch.Tensor]) -> Outputs: ...
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
-def autograd_outputs(fn: Callable, spec: Spec, inputs: Sequence[torch.Tensor],
-                     with_grad: bool) -> Outputs:
+def autograd_outputs(fn: Callable, spec: Spec, inputs: Sequence[torch.Tensor], with_grad: bool) -> Outputs:
     """Run ``fn`` and, with ``with_grad``, differentiate the spec's objective by autograd."""
     inputs = [t.detach().clone() for t in inputs]
     diff = [inputs[i].requires_grad_(True) for i, t in enumerate(spec.inputs) if t.differentiable]
@@ -69,8 +67,9 @@ class EagerBackend(Backend):
 
     provides_gradients = True
 
-    def __init__(self, module: nn.Module, spec: Spec, dtype: torch.dtype = torch.float64,
-                 with_grad: bool = True) -> None:
+    def __init__(
+        self, module: nn.Module, spec: Spec, dtype: torch.dtype = torch.float64, with_grad: bool = True
+    ) -> None:
         self.name = "eager" if dtype == torch.float32 else f"eager-{str(dtype).split('.')[-1]}"
         self.module = copy.deepcopy(module).to(dtype).eval()
         self.spec = spec

@@ -31,13 +31,20 @@ class CaseResult:
         return not self.error and all(c.passed for c in self.comparisons)
 
     def to_json(self) -> Dict[str, Any]:
-        return {"spec": self.spec, "backend": self.backend, "case": self.case, "seed": self.seed,
-                "passed": self.passed, "error": self.error,
-                "comparisons": [c.to_json() for c in self.comparisons]}
+        return {
+            "spec": self.spec,
+            "backend": self.backend,
+            "case": self.case,
+            "seed": self.seed,
+            "passed": self.passed,
+            "error": self.error,
+            "comparisons": [c.to_json() for c in self.comparisons],
+        }
 
 
-def compare_outputs(spec: Spec, reference: Outputs, actual: Outputs, tolerance: Tolerance,
-                    gradients_required: bool = True) -> List[Comparison]:
+def compare_outputs(
+    spec: Spec, reference: Outputs, actual: Outputs, tolerance: Tolerance, gradients_required: bool = True
+) -> List[Comparison]:
     """Every output of the spec must be present, and every gradient where
     ``gradients_required`` (the backend claims to compute them)."""
     grads = set(gradient_names(spec))
@@ -46,15 +53,25 @@ def compare_outputs(spec: Spec, reference: Outputs, actual: Outputs, tolerance: 
         if name not in actual:
             if name in grads and not gradients_required:
                 continue
-            results.append(Comparison(name, False, float("inf"), float("inf"), tolerance.atol,
-                                      tolerance.rtol, "output missing from the artifact"))
+            results.append(
+                Comparison(
+                    name,
+                    False,
+                    float("inf"),
+                    float("inf"),
+                    tolerance.atol,
+                    tolerance.rtol,
+                    "output missing from the artifact",
+                )
+            )
             continue
         results.append(compare(name, expected, actual[name], tolerance, gradient=name in grads))
     return results
 
 
-def run_case(spec: Spec, reference: Backend, backend: Backend, case: Case,
-             tolerance: Tolerance) -> CaseResult:
+def run_case(
+    spec: Spec, reference: Backend, backend: Backend, case: Case, tolerance: Tolerance
+) -> CaseResult:
     """Run ``case`` on both backends and compare. A reference output that is not finite fails
     the case (NaN agreeing with NaN proves nothing) unless the spec lists the case in
     ``nonfinite_cases``."""
@@ -65,13 +82,16 @@ def run_case(spec: Spec, reference: Backend, backend: Backend, case: Case,
     except Exception as exc:  # a runtime refusing an input is a finding, not a crash
         result.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         return result
-    nonfinite = [name for name, value in expected.items()
-                 if np.issubdtype(np.asarray(value).dtype, np.floating)
-                 and not np.isfinite(value).all()]
+    nonfinite = [
+        name
+        for name, value in expected.items()
+        if np.issubdtype(np.asarray(value).dtype, np.floating) and not np.isfinite(value).all()
+    ]
     if nonfinite and case.name not in spec.nonfinite_cases:
-        result.error = (f"the eager reference gives non-finite values (NaN/Inf) in "
-                        f"{', '.join(nonfinite)}: check the config and inputs")
+        result.error = (
+            f"the eager reference gives non-finite values (NaN/Inf) in "
+            f"{', '.join(nonfinite)}: check the config and inputs"
+        )
         return result
-    result.comparisons = compare_outputs(spec, expected, actual, tolerance,
-                                         backend.provides_gradients)
+    result.comparisons = compare_outputs(spec, expected, actual, tolerance, backend.provides_gradients)
     return result

@@ -39,8 +39,13 @@ def check_cases(spec: Spec, config: Mapping[str, Any], dynamic: Sequence[str], s
 
 def validation_cases(spec: Spec, config: Mapping[str, Any], seed: int) -> List[Case]:
     """Every test shape plus every edge case (edge cases carry their own fixed values)."""
-    cases = [Case(f"shape{i}:" + "x".join(f"{k}={v}" for k, v in spec.shapes[i].items()),
-                  spec.sample_inputs(spec.sizes(i, config), seed + i), seed + i)
-             for i in range(len(spec.shapes))]
+    cases = [
+        Case(
+            f"shape{i}:" + "x".join(f"{k}={v}" for k, v in spec.shapes[i].items()),
+            spec.sample_inputs(spec.sizes(i, config), seed + i),
+            seed + i,
+        )
+        for i in range(len(spec.shapes))
+    ]
     cases += [Case(f"edge:{name}", tuple(inputs), seed) for name, inputs in spec.edge_inputs().items()]
     return cases

@@ -32,8 +32,9 @@ class Comparison:
         return asdict(self)
 
 
-def compare(output: str, reference: np.ndarray, actual: np.ndarray, tolerance: Tolerance,
-            gradient: bool = False) -> Comparison:
+def compare(
+    output: str, reference: np.ndarray, actual: np.ndarray, tolerance: Tolerance, gradient: bool = False
+) -> Comparison:
     reference = np.asarray(reference, dtype=np.float64)
     actual = np.asarray(actual, dtype=np.float64)
     finite = np.abs(reference[np.isfinite(reference)])
@@ -41,7 +42,15 @@ def compare(output: str, reference: np.ndarray, actual: np.ndarray, tolerance: T
     atol = tolerance.grad_atol * scale + tolerance.grad_floor if gradient else tolerance.atol
     rtol = tolerance.rtol
     if reference.shape != actual.shape:
-        return Comparison(output, False, float("inf"), float("inf"), atol, rtol, f"shape {list(actual.shape)} != reference {list(reference.shape)}")
+        return Comparison(
+            output,
+            False,
+            float("inf"),
+            float("inf"),
+            atol,
+            rtol,
+            f"shape {list(actual.shape)} != reference {list(reference.shape)}",
+        )
     if reference.size == 0:
         return Comparison(output, True, 0.0, 0.0, atol, rtol)
     same_nonfinite = (~np.isfinite(reference)) & (reference == actual)
@@ -58,6 +67,7 @@ def compare(output: str, reference: np.ndarray, actual: np.ndarray, tolerance: T
     detail = ""
     if not passed:
         worst = np.unravel_index(int(np.argmax(error - rtol * magnitude)), error.shape)
-        detail = (f"worst at index {list(map(int, worst))}: got {actual[worst]!r}, "
-                  f"expected {reference[worst]!r}")
+        detail = (
+            f"worst at index {list(map(int, worst))}: got {actual[worst]!r}, expected {reference[worst]!r}"
+        )
     return Comparison(output, passed, max_abs, max_rel, atol, rtol, detail)

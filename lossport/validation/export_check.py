@@ -22,14 +22,18 @@ def verify_export(request: ExportRequest) -> List[CaseResult]:
     spec = request.spec
     reference = reference_backend(request.module, spec)
     tolerance = tolerance_for(spec.tolerance)
-    results = [run_case(spec, reference, backend, case, tolerance)
-               for backend in artifact_backends(request.path, spec)
-               for case in check_cases(spec, request.config, request.dynamic, EXPORT_SEED)]
+    results = [
+        run_case(spec, reference, backend, case, tolerance)
+        for backend in artifact_backends(request.path, spec)
+        for case in check_cases(spec, request.config, request.dynamic, EXPORT_SEED)
+    ]
     failed = [r for r in results if not r.passed]
     if failed:
-        raise ExportError(f"{spec.name}: the written artifact does not match eager PyTorch "
-                          f"({describe_failure(failed[0])}); nothing was written "
-                          f"(--no-check skips this check)")
+        raise ExportError(
+            f"{spec.name}: the written artifact does not match eager PyTorch "
+            f"({describe_failure(failed[0])}); nothing was written "
+            f"(--no-check skips this check)"
+        )
     return results
 
 
@@ -38,5 +42,7 @@ def describe_failure(result: CaseResult) -> str:
     if result.error:
         return f"{result.backend} on {result.case}: {result.error}"
     worst = next(c for c in result.comparisons if not c.passed)
-    return (f"{result.backend} on {result.case}: {worst.output} max abs error {worst.max_abs:.3g}, "
-            f"allowed {worst.atol:.3g} + {worst.rtol:.3g}*|ref|; {worst.detail}")
+    return (
+        f"{result.backend} on {result.case}: {worst.output} max abs error {worst.max_abs:.3g}, "
+        f"allowed {worst.atol:.3g} + {worst.rtol:.3g}*|ref|; {worst.detail}"
+    )

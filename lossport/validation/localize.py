@@ -29,8 +29,12 @@ from lossport.validation.policy import Tolerance
 if TYPE_CHECKING:
     from torch.export import ExportedProgram
 
-_ONNX_TYPES = {torch.float32: onnx.TensorProto.FLOAT, torch.float64: onnx.TensorProto.DOUBLE,
-               torch.int64: onnx.TensorProto.INT64, torch.bool: onnx.TensorProto.BOOL}
+_ONNX_TYPES = {
+    torch.float32: onnx.TensorProto.FLOAT,
+    torch.float64: onnx.TensorProto.DOUBLE,
+    torch.int64: onnx.TensorProto.INT64,
+    torch.bool: onnx.TensorProto.BOOL,
+}
 
 
 @dataclass(frozen=True)
@@ -44,16 +48,20 @@ class Divergence:
     compared: int
 
     def describe(self) -> str:
-        return (f"first divergence at {self.op_type} node output {self.value!r} (max abs "
-                f"{self.max_abs:.3g}, max rel {self.max_rel:.3g}; {self.compared} values compared "
-                f"in graph order)")
+        return (
+            f"first divergence at {self.op_type} node output {self.value!r} (max abs "
+            f"{self.max_abs:.3g}, max rel {self.max_rel:.3g}; {self.compared} values compared "
+            f"in graph order)"
+        )
 
 
 def _torch_values(program: ExportedProgram, inputs: Sequence[torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Every tensor value of the traced program's nodes, by node name."""
     user_inputs = iter(inputs)
-    arguments = [next(user_inputs) if spec.kind is InputKind.USER_INPUT else program.constants[spec.target]
-                 for spec in program.graph_signature.input_specs]
+    arguments = [
+        next(user_inputs) if spec.kind is InputKind.USER_INPUT else program.constants[spec.target]
+        for spec in program.graph_signature.input_specs
+    ]
     values: Dict[str, torch.Tensor] = {}
 
     class Recorder(torch.fx.Interpreter):
@@ -68,26 +76,33 @@ def _torch_values(program: ExportedProgram, inputs: Sequence[torch.Tensor]) -> D
     return values
 
 
-def localize(path: Path, spec: Spec, module: nn.Module, inputs: Sequence[torch.Tensor],
-             tolerance: Tolerance) -> Optional[Divergence]:
+def localize(
+    path: Path, spec: Spec, module: nn.Module, inputs: Sequence[torch.Tensor], tolerance: Tolerance
+) -> Optional[Divergence]:
     """The first node of the ONNX artifact at ``path`` whose value diverges on ``inputs``, or
     ``None`` when every paired intermediate value agrees."""
     import onnxruntime as ort
 
     info = read_artifact_info(path)
     translations = op_translations(info.opset or DEFAULT_OPSET)
-    program, _ = traced_program(module, spec, inputs, dynamic=info.dynamic,
-                                with_grad=info.with_grad, translations=translations)
+    program, _ = traced_program(
+        module, spec, inputs, dynamic=info.dynamic, with_grad=info.with_grad, translations=translations
+    )
     reference = _torch_values(program, inputs)
 
     model = onnx.load(str(path))
-    producers = [(output, node.op_type) for node in model.graph.node for output in node.output
-                 if output in reference and reference[output].dtype in _ONNX_TYPES]
+    producers = [
+        (output, node.op_type)
+        for node in model.graph.node
+        for output in node.output
+        if output in reference and reference[output].dtype in _ONNX_TYPES
+    ]
     existing = {o.name for o in model.graph.output}
     for name, _ in producers:
         if name not in existing:
-            model.graph.output.append(onnx.helper.make_tensor_value_info(
-                name, _ONNX_TYPES[reference[name].dtype], None))
+            model.graph.output.append(
+                onnx.helper.make_tensor_value_info(name, _ONNX_TYPES[reference[name].dtype], None)
+            )
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     wanted = {i.name for i in session.get_inputs()}
     feeds = {t.name: v.numpy() for t, v in zip(spec.inputs, inputs) if t.name in wanted}

@@ -55,9 +55,11 @@ def failures(reports: Sequence[SpecReport]) -> List[str]:
                 lines.append(f"{where}: {result.error}")
             for c in result.comparisons:
                 if not c.passed:
-                    lines.append(f"{where}: {c.output} max abs {c.max_abs:.3g}, max rel "
-                                 f"{c.max_rel:.3g} (allowed atol {c.atol:.3g} + rtol {c.rtol:.3g}"
-                                 f"*|ref|){'; ' + c.detail if c.detail else ''}")
+                    lines.append(
+                        f"{where}: {c.output} max abs {c.max_abs:.3g}, max rel "
+                        f"{c.max_rel:.3g} (allowed atol {c.atol:.3g} + rtol {c.rtol:.3g}"
+                        f"*|ref|){'; ' + c.detail if c.detail else ''}"
+                    )
     return lines
 
 
@@ -67,8 +69,16 @@ def skips(reports: Sequence[SpecReport]) -> Dict[str, str]:
 
 def write_json(reports: Sequence[SpecReport], path: Path, seed: int) -> None:
     with atomic_path(Path(path)) as temp:
-        temp.write_text(json.dumps({"seed": seed, "passed": all(r.passed for r in reports),
-                                    "specs": [r.to_json() for r in reports]}, indent=2))
+        temp.write_text(
+            json.dumps(
+                {
+                    "seed": seed,
+                    "passed": all(r.passed for r in reports),
+                    "specs": [r.to_json() for r in reports],
+                },
+                indent=2,
+            )
+        )
 
 
 def write_junit(reports: Sequence[SpecReport], path: Path) -> None:
@@ -84,9 +94,14 @@ def write_junit(reports: Sequence[SpecReport], path: Path) -> None:
                 if result.error:
                     ET.SubElement(case, "error", message=result.error)
                 elif check is not None and not check.passed:
-                    ET.SubElement(case, "failure", message=(
-                        f"max abs {check.max_abs:.3g}, max rel {check.max_rel:.3g}, "
-                        f"atol {check.atol:.3g}, rtol {check.rtol:.3g}. {check.detail}"))
+                    ET.SubElement(
+                        case,
+                        "failure",
+                        message=(
+                            f"max abs {check.max_abs:.3g}, max rel {check.max_rel:.3g}, "
+                            f"atol {check.atol:.3g}, rtol {check.rtol:.3g}. {check.detail}"
+                        ),
+                    )
         for backend, reason in report.skipped.items():
             cases += 1
             case = ET.SubElement(suite, "testcase", classname=report.spec, name=backend)

@@ -38,9 +38,9 @@ from lossport.validation.backends import (
     artifact_backends,
     reference_backend,
 )
+from lossport.validation.case_run import CaseResult, run_case
 from lossport.validation.cases import Case, validation_cases
 from lossport.validation.localize import localize
-from lossport.validation.case_run import CaseResult, run_case
 from lossport.validation.policy import Tolerance, tolerance_for
 
 BACKENDS = ("eager", "torchscript", "ort-cpu", "ort-cuda")
@@ -64,10 +64,16 @@ class SpecReport:
         return all(r.passed for r in self.results)
 
     def to_json(self) -> Dict[str, Any]:
-        return {"spec": self.spec, "config": self.config, "passed": self.passed,
-                "tolerance": vars(self.tolerance) if self.tolerance else None,
-                "skipped": self.skipped, "localized": self.localized, "seconds": self.seconds,
-                "results": [r.to_json() for r in self.results]}
+        return {
+            "spec": self.spec,
+            "config": self.config,
+            "passed": self.passed,
+            "tolerance": vars(self.tolerance) if self.tolerance else None,
+            "skipped": self.skipped,
+            "localized": self.localized,
+            "seconds": self.seconds,
+            "results": [r.to_json() for r in self.results],
+        }
 
 
 @dataclass
@@ -86,8 +92,9 @@ class ValidationOptions:
     def __post_init__(self) -> None:
         unknown = [n for n in self.backends if n not in BACKENDS]
         if unknown or not self.backends:
-            raise ConfigError(f"unknown backend {', '.join(unknown) or '(none given)'}; choose "
-                              f"from {', '.join(BACKENDS)}")
+            raise ConfigError(
+                f"unknown backend {', '.join(unknown) or '(none given)'}; choose from {', '.join(BACKENDS)}"
+            )
         for name, value in (("atol", self.atol), ("rtol", self.rtol)):
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"--{name} {value}: a tolerance must be a finite number >= 0")
@@ -95,8 +102,14 @@ class ValidationOptions:
             raise ConfigError("--require-cuda needs the ort-cuda backend in --backends")
 
 
-def _run(spec: Spec, config: Mapping[str, Any], module: nn.Module, backends: List[Backend],
-         cases: Sequence[Case], options: ValidationOptions) -> SpecReport:
+def _run(
+    spec: Spec,
+    config: Mapping[str, Any],
+    module: nn.Module,
+    backends: List[Backend],
+    cases: Sequence[Case],
+    options: ValidationOptions,
+) -> SpecReport:
     tolerance = tolerance_for(spec.tolerance).overridden(options.atol, options.rtol)
     report = SpecReport(spec.name, dict(config), tolerance=tolerance)
     reference = reference_backend(module, spec)
@@ -105,8 +118,15 @@ def _run(spec: Spec, config: Mapping[str, Any], module: nn.Module, backends: Lis
         if reason is not None:
             report.skipped[backend.name] = reason
             if backend.name == "ort-cuda" and options.require_cuda:
-                report.results.append(CaseResult(spec.name, backend.name, "cuda-required",
-                                                 options.seed, error=f"--require-cuda: {reason}"))
+                report.results.append(
+                    CaseResult(
+                        spec.name,
+                        backend.name,
+                        "cuda-required",
+                        options.seed,
+                        error=f"--require-cuda: {reason}",
+                    )
+                )
             continue
         first_mismatch: Optional[Case] = None
         for case in cases:
@@ -116,10 +136,11 @@ def _run(spec: Spec, config: Mapping[str, Any], module: nn.Module, backends: Lis
                 first_mismatch = case
         if options.localize and first_mismatch is not None and isinstance(backend, OrtBackend):
             found = localize(backend.path, spec, module, first_mismatch.inputs, tolerance)
-            report.localized[backend.name] = (
-                f"{first_mismatch.name}: " + (found.describe() if found else
-                                               "every intermediate value agrees; the outputs "
-                                               "differ only at the graph's end"))
+            report.localized[backend.name] = f"{first_mismatch.name}: " + (
+                found.describe()
+                if found
+                else "every intermediate value agrees; the outputs differ only at the graph's end"
+            )
     return report
 
 
@@ -134,8 +155,9 @@ class SpecJob:
     options: ValidationOptions
 
     def __call__(self) -> SpecReport:
-        return validate_spec(catalog.get_spec(self.spec, kind=self.kind), self.config,
-                             self.options, label=self.label)
+        return validate_spec(
+            catalog.get_spec(self.spec, kind=self.kind), self.config, self.options, label=self.label
+        )
 
 
 def variant_jobs(spec: Spec, options: ValidationOptions) -> List[SpecJob]:
@@ -156,8 +178,11 @@ def _worker_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def run_jobs(jobs: Sequence[Callable[[], SpecReport]], workers: int,
-             done: Callable[[SpecReport], None] = lambda report: None) -> List[SpecReport]:
+def run_jobs(
+    jobs: Sequence[Callable[[], SpecReport]],
+    workers: int,
+    done: Callable[[SpecReport], None] = lambda report: None,
+) -> List[SpecReport]:
     """Run ``jobs`` (in their order in the result), in ``workers`` processes when more than one.
 
     Each spec's export is one long single-threaded trace, so specs in parallel processes use
@@ -174,16 +199,22 @@ def run_jobs(jobs: Sequence[Callable[[], SpecReport]], workers: int,
         return reports
     context = multiprocessing.get_context("spawn")
     threads = max(1, available_cpus() // workers)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_threads,
-                             initargs=(threads,)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_threads, initargs=(threads,)
+    ) as pool:
         futures = [pool.submit(job) for job in jobs]
         for future in as_completed(futures):
             done(future.result())
         return [future.result() for future in futures]
 
 
-def validate_spec(spec: Spec, config: Optional[Mapping[str, Any]] = None, options: ValidationOptions = ValidationOptions(),
-                  module: Optional[nn.Module] = None, label: Optional[str] = None) -> SpecReport:
+def validate_spec(
+    spec: Spec,
+    config: Optional[Mapping[str, Any]] = None,
+    options: ValidationOptions = ValidationOptions(),
+    module: Optional[nn.Module] = None,
+    label: Optional[str] = None,
+) -> SpecReport:
     """Export ``spec`` and compare every selected backend with the eager reference."""
     config = spec.resolve_config(dict(spec.test_config)) if config is None else dict(config)
     module = spec.instantiate(config) if module is None else module
@@ -198,27 +229,38 @@ def validate_spec(spec: Spec, config: Optional[Mapping[str, Any]] = None, option
     return report
 
 
-def _spec_backends(spec: Spec, config: Mapping[str, Any], module: nn.Module, folder: Path,
-                   names: Sequence[str]) -> List[Backend]:
+def _spec_backends(
+    spec: Spec, config: Mapping[str, Any], module: nn.Module, folder: Path, names: Sequence[str]
+) -> List[Backend]:
     backends: List[Backend] = []
     if "eager" in names:
         backends.append(EagerBackend(module, spec, torch.float32))
     if "torchscript" in names:
-        path = export_artifact(spec, fmt="torchscript", path=folder / f"{spec.name}.pt",
-                               config=config, module=module).path
+        path = export_artifact(
+            spec, fmt="torchscript", path=folder / f"{spec.name}.pt", config=config, module=module
+        ).path
         backends.append(TorchScriptBackend(path, spec))
     devices = [n.split("-", 1)[1] for n in names if n.startswith("ort-")]
     if devices:
-        path = export_artifact(spec, fmt="onnx", path=folder / f"{spec.name}.onnx", config=config,
-                               module=module, with_grad=bool(spec.differentiable_inputs),
-                               ).path
+        path = export_artifact(
+            spec,
+            fmt="onnx",
+            path=folder / f"{spec.name}.onnx",
+            config=config,
+            module=module,
+            with_grad=bool(spec.differentiable_inputs),
+        ).path
         backends += [OrtBackend(path, spec, device) for device in devices]
     return backends
 
 
-def validate_artifact(path: Path, options: ValidationOptions = ValidationOptions(), *,
-                      checkpoint: Optional[Path] = None,
-                      trust_checkpoint: bool = False) -> SpecReport:
+def validate_artifact(
+    path: Path,
+    options: ValidationOptions = ValidationOptions(),
+    *,
+    checkpoint: Optional[Path] = None,
+    trust_checkpoint: bool = False,
+) -> SpecReport:
     """Check an existing artifact against the spec and config recorded in its metadata.
 
     An artifact whose weights came from a checkpoint (metadata ``weights``: file name and
@@ -231,46 +273,58 @@ def validate_artifact(path: Path, options: ValidationOptions = ValidationOptions
     try:
         spec = catalog.get_spec(info.spec)
     except UnknownNameError as exc:
-        raise ArtifactError(f"{path}: made from spec {info.spec!r}, which this lossport does "
-                            f"not know ({exc})") from None
+        raise ArtifactError(
+            f"{path}: made from spec {info.spec!r}, which this lossport does not know ({exc})"
+        ) from None
     try:
         config = spec.resolve_config(info.config)
     except ConfigError as exc:
         raise ArtifactError(f"{path}: its recorded config is invalid ({exc})") from None
     expected_outputs = list(spec.outputs) + (gradient_names(spec) if info.with_grad else [])
     if info.inputs != [t.name for t in spec.inputs] or info.outputs != expected_outputs:
-        raise ArtifactError(f"{path}: its metadata lists inputs {info.inputs} and outputs "
-                            f"{info.outputs}, but {spec.name} has inputs "
-                            f"{[t.name for t in spec.inputs]} and outputs {expected_outputs}")
+        raise ArtifactError(
+            f"{path}: its metadata lists inputs {info.inputs} and outputs "
+            f"{info.outputs}, but {spec.name} has inputs "
+            f"{[t.name for t in spec.inputs]} and outputs {expected_outputs}"
+        )
     module = _reference_module(path, spec, config, info.weights, checkpoint, trust_checkpoint)
     devices = [n.split("-", 1)[1] for n in options.backends if n.startswith("ort-")]
     backends = artifact_backends(path, spec, devices or ("cpu",))
     start = time.perf_counter()
-    report = _run(spec, config, module, backends, validation_cases(spec, config, options.seed),
-                  options)
+    report = _run(spec, config, module, backends, validation_cases(spec, config, options.seed), options)
     report.seconds = {"export": 0.0, "run": time.perf_counter() - start}
     return report
 
 
-def _reference_module(path: Path, spec: Spec, config: Mapping[str, Any],
-                      weights: Optional[FileRecord], checkpoint: Optional[Path],
-                      trust_checkpoint: bool) -> nn.Module:
+def _reference_module(
+    path: Path,
+    spec: Spec,
+    config: Mapping[str, Any],
+    weights: Optional[FileRecord],
+    checkpoint: Optional[Path],
+    trust_checkpoint: bool,
+) -> nn.Module:
     """The eager reference for an artifact: the spec built from ``config``, or, for an
     artifact made from a checkpoint, that checkpoint (matched by sha256)."""
     if weights is None:
         if checkpoint is not None:
-            raise ConfigError(f"{path} was exported with seeded random weights, not from a "
-                              f"checkpoint; drop --checkpoint")
+            raise ConfigError(
+                f"{path} was exported with seeded random weights, not from a checkpoint; drop --checkpoint"
+            )
         return spec.instantiate(config)
     if checkpoint is None:
-        raise ConfigError(f"{path} was exported from checkpoint {weights.file} (sha256 "
-                          f"{weights.sha256[:12]}...); pass that file as --checkpoint FILE to "
-                          f"validate it")
+        raise ConfigError(
+            f"{path} was exported from checkpoint {weights.file} (sha256 "
+            f"{weights.sha256[:12]}...); pass that file as --checkpoint FILE to "
+            f"validate it"
+        )
     if spec.weights_loader is None:
         raise ArtifactError(f"{path}: records a checkpoint, but {spec.name} loads no weights")
     if not Path(checkpoint).is_file():
         raise ConfigError(f"{checkpoint}: no such checkpoint file")
     if not weights.matches(Path(checkpoint)):
-        raise ConfigError(f"{checkpoint} is not the checkpoint {path} was exported from "
-                          f"({weights.file}, sha256 {weights.sha256[:12]}...)")
+        raise ConfigError(
+            f"{checkpoint} is not the checkpoint {path} was exported from "
+            f"({weights.file}, sha256 {weights.sha256[:12]}...)"
+        )
     return spec.weights_loader(config, Path(checkpoint), trust_checkpoint)

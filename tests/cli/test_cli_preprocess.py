@@ -12,9 +12,9 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from lossport.io import tensorfile
 from lossport.cli import main
 from lossport.errors import InvalidInputError
+from lossport.io import tensorfile
 
 CONTRACT = {"size": [48, 40], "range": "[0,1]", "channel_order": "RGB", "layout": "NCHW"}
 
@@ -41,8 +41,12 @@ def scorer_artifact(path: Path, contract=CONTRACT) -> Path:
 
 # -- the format ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("tensor", [torch.rand(2, 3, 5, 7), torch.arange(-3, 9).reshape(3, 4),
-                                    torch.tensor(2.5), torch.zeros(0, 4)], ids=["f32", "i64", "scalar", "empty"])
+
+@pytest.mark.parametrize(
+    "tensor",
+    [torch.rand(2, 3, 5, 7), torch.arange(-3, 9).reshape(3, 4), torch.tensor(2.5), torch.zeros(0, 4)],
+    ids=["f32", "i64", "scalar", "empty"],
+)
 def test_round_trip(tmp_path, tensor):
     header = tensorfile.write(tmp_path / "t.bin", tensor, layout="NCHW", files=["ä.png"])
     array, read_header = tensorfile.read(tmp_path / "t.bin")
@@ -58,19 +62,22 @@ def test_bytes_are_as_documented(tmp_path):
     assert raw[:4] == b"LPT1"
     (length,) = struct.unpack("<I", raw[4:8])
     assert (8 + length) % 8 == 0
-    assert json.loads(raw[8:8 + length]) == {"shape": [1, 3], "dtype": "float32"}
-    assert raw[8 + length:] == values.astype("<f4").tobytes()
+    assert json.loads(raw[8 : 8 + length]) == {"shape": [1, 3], "dtype": "float32"}
+    assert raw[8 + length :] == values.astype("<f4").tobytes()
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda raw: b"NOPE" + raw[4:], "not a lossport tensor file"),
-    (lambda raw: raw[:-4], "truncated or corrupt"),
-    (lambda raw: raw + b"\0", "truncated or corrupt"),
-    (lambda raw: raw[:8] + b"x" + raw[9:], "corrupt tensor file header"),
-    (lambda raw: raw.replace(b'"float32"', b'"float16"'), "'dtype' must be"),
-    (lambda raw: raw.replace(b'"shape": [2, 2]', b'"shape": [2, -2]'), "'shape' must be"),
-    (lambda raw: b"", "not a lossport tensor file"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda raw: b"NOPE" + raw[4:], "not a lossport tensor file"),
+        (lambda raw: raw[:-4], "truncated or corrupt"),
+        (lambda raw: raw + b"\0", "truncated or corrupt"),
+        (lambda raw: raw[:8] + b"x" + raw[9:], "corrupt tensor file header"),
+        (lambda raw: raw.replace(b'"float32"', b'"float16"'), "'dtype' must be"),
+        (lambda raw: raw.replace(b'"shape": [2, 2]', b'"shape": [2, -2]'), "'shape' must be"),
+        (lambda raw: b"", "not a lossport tensor file"),
+    ],
+)
 def test_read_rejects_damaged_files(tmp_path, damage, message):
     path = tmp_path / "t.bin"
     tensorfile.write(path, torch.ones(2, 2))
@@ -92,6 +99,7 @@ def test_write_rejects_other_dtypes(tmp_path):
 
 # -- preprocess --random ---------------------------------------------------------------------
 
+
 def test_random_is_deterministic(tmp_path):
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
         result = preprocess("--random", "2,3,8,6", "--seed", seed, "-o", tmp_path / f"{name}.bin")
@@ -112,16 +120,20 @@ def test_random_of_any_rank(tmp_path):
 
 # -- preprocess IMAGES ------------------------------------------------------------------------
 
+
 def test_images_at_size(tmp_path):
     files = [image(tmp_path / "a.png", (40, 30)), image(tmp_path / "b.jpg", (20, 50), seed=1)]
     result = preprocess(*files, "--size", "32,36", "-o", tmp_path / "batch.bin")
     assert result.exit_code == 0, result.output
     array, header = tensorfile.read(tmp_path / "batch.bin")
     assert array.shape == (2, 3, 32, 36) and array.dtype == np.float32
-    assert 0.0 <= array.min() and array.max() <= 1.0
+    assert array.min() >= 0.0 and array.max() <= 1.0
     assert header["files"] == [str(f) for f in files]
-    assert {k: header[k] for k in ("layout", "range", "channel_order")} == \
-        {"layout": "NCHW", "range": "[0,1]", "channel_order": "RGB"}
+    assert {k: header[k] for k in ("layout", "range", "channel_order")} == {
+        "layout": "NCHW",
+        "range": "[0,1]",
+        "channel_order": "RGB",
+    }
 
 
 def test_square_size(tmp_path):
@@ -146,8 +158,9 @@ def test_the_whole_model_contract_is_followed(tmp_path):
     array, header = tensorfile.read(tmp_path / "batch.bin")
     plain = tensorfile.read(tmp_path / "plain.bin")[0]
     np.testing.assert_allclose(array, (plain * 2 - 1)[:, ::-1].transpose(0, 2, 3, 1), atol=1e-6)
-    assert {k: header[k] for k in ("range", "channel_order", "layout")} == \
-        {k: contract[k] for k in ("range", "channel_order", "layout")}
+    assert {k: header[k] for k in ("range", "channel_order", "layout")} == {
+        k: contract[k] for k in ("range", "channel_order", "layout")
+    }
 
 
 def test_a_model_without_contract_gets_the_default(tmp_path):
@@ -171,21 +184,24 @@ def test_folders_are_scanned(tmp_path):
     assert "skipped" in result.output and "notes.txt" in result.output
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["{missing}", "--size", "16"], "missing.png"),
-    (["{text}", "--size", "16"], "not-an-image.png"),
-    (["{good}", "--size", "0"], "--size expects"),
-    (["{good}", "--size", "big"], "--size expects"),
-    (["{good}", "--size", "1,2,3"], "--size expects"),
-    (["{good}", "--size", "8", "--model", "{model}"], "not both"),
-    (["{good}"], "give the image size"),
-    (["{good}", "--model", "{text}"], "not a readable ONNX model"),
-    (["{good}", "--model", "{missing}"], "missing.png"),
-    ([], "give IMAGES"),
-    (["{good}", "--random", "2,3"], "not both"),
-    (["--random", "2,x"], "--random expects"),
-    (["--random", "2,3", "--size", "4"], "apply to images"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["{missing}", "--size", "16"], "missing.png"),
+        (["{text}", "--size", "16"], "not-an-image.png"),
+        (["{good}", "--size", "0"], "--size expects"),
+        (["{good}", "--size", "big"], "--size expects"),
+        (["{good}", "--size", "1,2,3"], "--size expects"),
+        (["{good}", "--size", "8", "--model", "{model}"], "not both"),
+        (["{good}"], "give the image size"),
+        (["{good}", "--model", "{text}"], "not a readable ONNX model"),
+        (["{good}", "--model", "{missing}"], "missing.png"),
+        ([], "give IMAGES"),
+        (["{good}", "--random", "2,3"], "not both"),
+        (["--random", "2,x"], "--random expects"),
+        (["--random", "2,3", "--size", "4"], "apply to images"),
+    ],
+)
 def test_bad_input_is_a_one_line_error_and_writes_nothing(tmp_path, arguments, message):
     paths = {
         "good": image(tmp_path / "good.png"),

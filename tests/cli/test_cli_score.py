@@ -91,12 +91,15 @@ def test_explicit_bad_file_is_an_error(folder, checkpoint):
     assert "broken.png" in result.stderr and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("content, option, match", [
-    (None, "--checkpoint", "no such checkpoint file"),
-    (b"garbage", "--checkpoint", "not a readable PyTorch checkpoint"),
-    (None, "--model", "no such model file"),
-    (b"garbage", "--model", "not a loadable ONNX model"),
-])
+@pytest.mark.parametrize(
+    "content, option, match",
+    [
+        (None, "--checkpoint", "no such checkpoint file"),
+        (b"garbage", "--checkpoint", "not a readable PyTorch checkpoint"),
+        (None, "--model", "no such model file"),
+        (b"garbage", "--model", "not a loadable ONNX model"),
+    ],
+)
 def test_bad_model_files(tmp_path, folder, content, option, match):
     path = tmp_path / ("model.onnx" if option == "--model" else "model.pt")
     if content is not None:
@@ -107,11 +110,14 @@ def test_bad_model_files(tmp_path, folder, content, option, match):
     assert len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0]
 
 
-@pytest.mark.parametrize("arguments, match", [
-    (["missing.png"], "no such file or directory"),  # checked before any model is loaded
-    (["{folder}/rgb.png", "--model", "x.onnx", "--checkpoint", "y.pt"], "not both"),
-    (["{folder}/rgb.png", "--json", "--csv"], "not both"),
-])
+@pytest.mark.parametrize(
+    "arguments, match",
+    [
+        (["missing.png"], "no such file or directory"),  # checked before any model is loaded
+        (["{folder}/rgb.png", "--model", "x.onnx", "--checkpoint", "y.pt"], "not both"),
+        (["{folder}/rgb.png", "--json", "--csv"], "not both"),
+    ],
+)
 def test_usage_errors(folder, arguments, match):
     result = run(*[a.format(folder=folder) for a in arguments])
     assert result.exit_code == 2 and match in result.stderr
@@ -132,18 +138,23 @@ def test_hub_used_without_checkpoint(folder, monkeypatch):
 
 # -- exported models ---------------------------------------------------------------------------
 
+
 def mean_scorer_onnx(path: Path, contract=None) -> Path:
     """A stand-in exported scorer: score = mean of its input, logits = [1 - score, score]."""
     image = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, "h", "w"])
     score = helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch", 1])
     logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 2])
-    constants = [helper.make_tensor("axes", TensorProto.INT64, [3], [1, 2, 3]),
-                 helper.make_tensor("shape", TensorProto.INT64, [2], [-1, 1]),
-                 helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])]
-    nodes = [helper.make_node("ReduceMean", ["images", "axes"], ["mean"], keepdims=1),
-             helper.make_node("Reshape", ["mean", "shape"], ["score"]),
-             helper.make_node("Sub", ["one", "score"], ["fake"]),
-             helper.make_node("Concat", ["fake", "score"], ["logits"], axis=1)]
+    constants = [
+        helper.make_tensor("axes", TensorProto.INT64, [3], [1, 2, 3]),
+        helper.make_tensor("shape", TensorProto.INT64, [2], [-1, 1]),
+        helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]),
+    ]
+    nodes = [
+        helper.make_node("ReduceMean", ["images", "axes"], ["mean"], keepdims=1),
+        helper.make_node("Reshape", ["mean", "shape"], ["score"]),
+        helper.make_node("Sub", ["one", "score"], ["fake"]),
+        helper.make_node("Concat", ["fake", "score"], ["logits"], axis=1),
+    ]
     graph = helper.make_graph(nodes, "mean_scorer", [image], [score, logits], constants)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8
@@ -153,11 +164,14 @@ def mean_scorer_onnx(path: Path, contract=None) -> Path:
     return path
 
 
-@pytest.mark.parametrize("contract, side, to_signed", [
-    ({"size": [24, 40], "range": "[0,1]", "channel_order": "RGB", "layout": "NCHW"}, (24, 40), False),
-    ({"size": [32, 32], "range": "[-1,1]", "channel_order": "RGB", "layout": "NCHW"}, (32, 32), True),
-    (None, (256, 256), False),
-])
+@pytest.mark.parametrize(
+    "contract, side, to_signed",
+    [
+        ({"size": [24, 40], "range": "[0,1]", "channel_order": "RGB", "layout": "NCHW"}, (24, 40), False),
+        ({"size": [32, 32], "range": "[-1,1]", "channel_order": "RGB", "layout": "NCHW"}, (32, 32), True),
+        (None, (256, 256), False),
+    ],
+)
 def test_onnx_model_follows_its_contract(tmp_path, folder, contract, side, to_signed):
     model = mean_scorer_onnx(tmp_path / "scorer.onnx", contract)
     result = run(folder / "rgb.png", folder / "grey.png", "--model", model, "--json")
@@ -175,8 +189,11 @@ def test_torchscript_model(tmp_path, folder):
     contract = {"size": [48, 48], "range": "[0,1]", "channel_order": "RGB", "layout": "NCHW"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning))
-        torch.jit.save(torch.jit.script(model), str(tmp_path / "tigas.pt"),
-                       _extra_files={"lossport.preprocess": json.dumps(contract)})
+        torch.jit.save(
+            torch.jit.script(model),
+            str(tmp_path / "tigas.pt"),
+            _extra_files={"lossport.preprocess": json.dumps(contract)},
+        )
     result = run(folder / "rgb.png", "--model", tmp_path / "tigas.pt", "--json")
     assert result.exit_code == 0, result.output
     score = json.loads(result.stdout)["scores"][0]["score"]
@@ -188,9 +205,20 @@ def test_torchscript_model(tmp_path, folder):
 def test_subprocess_error_has_no_traceback(tmp_path):
     (tmp_path / "junk.pt").write_text("junk")
     Image.new("RGB", (40, 40)).save(tmp_path / "a.png")
-    completed = subprocess.run([sys.executable, "-m", "lossport", "score", str(tmp_path / "a.png"),
-                                "--checkpoint", str(tmp_path / "junk.pt")],
-                               capture_output=True, text=True, timeout=300)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lossport",
+            "score",
+            str(tmp_path / "a.png"),
+            "--checkpoint",
+            str(tmp_path / "junk.pt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
     lines = completed.stderr.strip().splitlines()

@@ -30,10 +30,10 @@ from filelock import FileLock
 from PIL import Image
 
 from lossport import catalog
-from lossport.io import tensorfile
-from lossport.spec import Spec
 from lossport.cli import main
 from lossport.export import FORMATS, export_artifact
+from lossport.io import tensorfile
+from lossport.spec import Spec
 from lossport.spec.flatten import flatten_outputs
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -55,11 +55,12 @@ def _require(*tools: str) -> None:
 
 def _run(command: List[str], **kwargs) -> subprocess.CompletedProcess:
     """Run ``command``; on failure, fail the test with the end of its output."""
-    done = subprocess.run([str(c) for c in command], capture_output=True, text=True, check=False,
-                          **kwargs)
+    done = subprocess.run([str(c) for c in command], capture_output=True, text=True, check=False, **kwargs)
     if done.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, command))} exited {done.returncode}:\n"
-                    f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        pytest.fail(
+            f"{' '.join(map(str, command))} exited {done.returncode}:\n"
+            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     return done
 
 
@@ -88,8 +89,17 @@ def cpp_runner(tmp_path_factory) -> List[str]:
     binary = build / "lossport_run"
     with _once(binary) as needed:
         if needed:
-            _run(["cmake", "-S", EXAMPLES / "cpp", "-B", build, "-DCMAKE_BUILD_TYPE=Release",
-                  f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}"])
+            _run(
+                [
+                    "cmake",
+                    "-S",
+                    EXAMPLES / "cpp",
+                    "-B",
+                    build,
+                    "-DCMAKE_BUILD_TYPE=Release",
+                    f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}",
+                ]
+            )
             _run(["cmake", "--build", build, "-j2"])
     return [str(binary)]
 
@@ -105,8 +115,11 @@ def node_runner(tmp_path_factory) -> List[str]:
             for source in (EXAMPLES / "node").iterdir():
                 if source.is_file():
                     shutil.copy(source, folder)
-            _run(["npm", "ci", "--no-audit", "--no-fund"], cwd=folder,
-                 env={**os.environ, "ONNXRUNTIME_NODE_INSTALL": "skip"})
+            _run(
+                ["npm", "ci", "--no-audit", "--no-fund"],
+                cwd=folder,
+                env={**os.environ, "ONNXRUNTIME_NODE_INSTALL": "skip"},
+            )
             installed.touch()
     return ["node", str(folder / "run.js")]
 
@@ -153,8 +166,14 @@ class Cases:
         path = self.folder / f"{name}{'_grad' if with_grad else ''}{FORMATS[fmt]}"
         with _once(path) as needed:
             if needed:  # unchecked: the tests here compare with eager themselves
-                export_artifact(self.spec(name), fmt=fmt, path=path, config=self.config(name),
-                                module=self.module(name), with_grad=with_grad)
+                export_artifact(
+                    self.spec(name),
+                    fmt=fmt,
+                    path=path,
+                    config=self.config(name),
+                    module=self.module(name),
+                    with_grad=with_grad,
+                )
         return path
 
     def preprocess(self, filename: str, *arguments) -> Path:
@@ -226,8 +245,9 @@ def test_tigas_scores_match_eager(runtime, cases, tmp_path):
     check_parity(report, tmp_path, reference, grads=[])
 
 
-@pytest.mark.parametrize("runtime", ["cpp", pytest.param("node", marks=pytest.mark.slow)],
-                         indirect=True)  # the ONNX gradient graph of TIGAS takes minutes to export
+@pytest.mark.parametrize(
+    "runtime", ["cpp", pytest.param("node", marks=pytest.mark.slow)], indirect=True
+)  # the ONNX gradient graph of TIGAS takes minutes to export
 def test_tigas_gradient_matches_eager(runtime, cases, tmp_path):
     spec = cases.spec(TIGAS)
     files = [cases.image_batch()]
@@ -246,8 +266,12 @@ def test_loss_with_gradient_matches_eager(runtime, cases, tmp_path):
 
 def test_a_batch_off_the_preprocessing_contract_warns(runtime, cases):
     batch = cases.preprocess("random_images.bin", "--random", "1,3,64,64")
-    done = subprocess.run([*runtime.command, cases.artifact(TIGAS, runtime.fmt, False), batch],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [*runtime.command, cases.artifact(TIGAS, runtime.fmt, False), batch],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr.startswith("warning:") and len(done.stderr.strip().splitlines()) == 1
     assert "is 64x64" in done.stderr and "256x256" in done.stderr
@@ -256,8 +280,12 @@ def test_a_batch_off_the_preprocessing_contract_warns(runtime, cases):
 
 def test_wrong_input_count_is_a_one_line_error(runtime, cases):
     files = [cases.preprocess(f"{LOSS}_0.bin", *LOSS_INPUTS[0])]
-    done = subprocess.run([*runtime.command, cases.artifact(LOSS, runtime.fmt, True), *files],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [*runtime.command, cases.artifact(LOSS, runtime.fmt, True), *files],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("error: the artifact takes 2 input file(s)")
     assert len(done.stderr.strip().splitlines()) == 1

@@ -105,8 +105,12 @@ def cpp_harness(tmp_path_factory) -> Harness:
     binary = tmp_path_factory.mktemp("tensorfile-check") / "tensorfile_check"
     source = EXAMPLES / "cpp" / "tensorfile_check.cpp"
     for flags in (["-fsanitize=address,undefined", "-fno-sanitize-recover=all"], []):
-        done = subprocess.run(["g++", "-std=c++17", "-O1", *flags, str(source),
-                               "-o", str(binary)], capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            ["g++", "-std=c++17", "-O1", *flags, str(source), "-o", str(binary)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode == 0:
             break
     else:
@@ -170,7 +174,7 @@ def _gaps(raw: bytes) -> Set[str]:
     if 8 + length > len(raw):
         return {"python"}  # it reads the header up to the end of the file
     try:
-        text = raw[8:8 + length].decode("utf-8")
+        text = raw[8 : 8 + length].decode("utf-8")
     except UnicodeDecodeError:
         return set()
     if _depth(text) > MAX_DEPTH:
@@ -192,10 +196,14 @@ def _gaps(raw: bytes) -> Set[str]:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**64, 2**64) | st.text(max_size=6)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**64), 2**64)
+    | st.text(max_size=6)
     | st.floats(allow_nan=False, allow_infinity=False),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
-    max_leaves=6)
+    max_leaves=6,
+)
 dumps_styles = st.sampled_from([{}, {"indent": 1}, {"separators": (",", ":")}, {"ensure_ascii": False}])
 
 
@@ -206,8 +214,11 @@ def tensors(draw, max_size: int = 4):
     dtype = draw(st.sampled_from(sorted(ITEMSIZE)))
     size = math.prod(shape) * ITEMSIZE[dtype]
     data = draw(st.binary(min_size=size, max_size=size))
-    extra = draw(st.dictionaries(st.text(max_size=6).filter(lambda k: k not in ("shape", "dtype")),
-                                 json_values, max_size=3))
+    extra = draw(
+        st.dictionaries(
+            st.text(max_size=6).filter(lambda k: k not in ("shape", "dtype")), json_values, max_size=3
+        )
+    )
     items = draw(st.permutations([("shape", shape), ("dtype", dtype), *extra.items()]))
     return dict(items), data
 
@@ -231,17 +242,89 @@ BAD_DIMS = st.one_of(
     st.integers(max_value=-1).map(str),
     st.integers(2**53, 2**70).map(str),
     st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: not x.is_integer()).map(repr),
-    st.sampled_from(["true", "false", "null", '"2"', "[2]", "{}", "-", "+1", "01", "1.", ".5", "0x10",
-                     "1e", "1E400", "9" * 5001, "NaN", "-Infinity", "2.0", "1e2", "-0.0", "-0"]))
+    st.sampled_from(
+        [
+            "true",
+            "false",
+            "null",
+            '"2"',
+            "[2]",
+            "{}",
+            "-",
+            "+1",
+            "01",
+            "1.",
+            ".5",
+            "0x10",
+            "1e",
+            "1E400",
+            "9" * 5001,
+            "NaN",
+            "-Infinity",
+            "2.0",
+            "1e2",
+            "-0.0",
+            "-0",
+        ]
+    ),
+)
 BAD_DTYPES = st.one_of(
-    st.sampled_from(["float64", "Float32", "float32 ", "int32", "", "__proto__", "constructor",
-                     "toString", "hasOwnProperty", ["float32"], ["int64"], {"float32": 1}, 4, None]),
-    json_values.filter(lambda v: v not in ("float32", "int64")))
-HOSTILE_BYTES = st.sampled_from([
-    b"\x00", b"\x0b", b"\x0c", b"\x1f", b"\x7f", b"\xff", b"\xc0\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
-    b"\xe2\x82", b"\xef\xbb\xbf", b"\\", b'"', b",", b"]", b"}", b"[", b"{", b":", b"\\x", b"\\u12",
-    b"\\u12G4", b"\\u-012", b"\\ud800", b"\\udc00\\ud800", b"\\ud83d\\ude00", b"\n", b"\t", b" ",
-    "\u00e9".encode(), "\U0001F600".encode(), "\u2028".encode()])
+    st.sampled_from(
+        [
+            "float64",
+            "Float32",
+            "float32 ",
+            "int32",
+            "",
+            "__proto__",
+            "constructor",
+            "toString",
+            "hasOwnProperty",
+            ["float32"],
+            ["int64"],
+            {"float32": 1},
+            4,
+            None,
+        ]
+    ),
+    json_values.filter(lambda v: v not in ("float32", "int64")),
+)
+HOSTILE_BYTES = st.sampled_from(
+    [
+        b"\x00",
+        b"\x0b",
+        b"\x0c",
+        b"\x1f",
+        b"\x7f",
+        b"\xff",
+        b"\xc0\x80",
+        b"\xed\xa0\x80",
+        b"\xf4\x90\x80\x80",
+        b"\xe2\x82",
+        b"\xef\xbb\xbf",
+        b"\\",
+        b'"',
+        b",",
+        b"]",
+        b"}",
+        b"[",
+        b"{",
+        b":",
+        b"\\x",
+        b"\\u12",
+        b"\\u12G4",
+        b"\\u-012",
+        b"\\ud800",
+        b"\\udc00\\ud800",
+        b"\\ud83d\\ude00",
+        b"\n",
+        b"\t",
+        b" ",
+        "\u00e9".encode(),
+        "\U0001f600".encode(),
+        "\u2028".encode(),
+    ]
+)
 
 
 @st.composite
@@ -296,7 +379,7 @@ def bad_sizes(draw) -> bytes:
     """Data cut short, or bytes after it."""
     header, data = draw(tensors())
     if data and draw(st.booleans()):
-        data = data[:-draw(st.integers(1, len(data)))]
+        data = data[: -draw(st.integers(1, len(data)))]
     else:
         data += draw(st.binary(min_size=1, max_size=9))
     return _file(json.dumps(header), data)
@@ -307,8 +390,11 @@ def bad_lengths(draw) -> bytes:
     """A header length off: short, into the data, past the end, anything."""
     header, data = draw(tensors())
     text = json.dumps(header).encode()
-    length = draw(st.integers(0, len(text) - 1) | st.integers(len(text) + 1, len(text) + len(data) + 16)
-                  | st.integers(0, 2**32 - 1))
+    length = draw(
+        st.integers(0, len(text) - 1)
+        | st.integers(len(text) + 1, len(text) + len(data) + 16)
+        | st.integers(0, 2**32 - 1)
+    )
     return _file(text, data, length=length, pad=b"")
 
 
@@ -318,7 +404,7 @@ def corrupt_headers(draw) -> bytes:
     header, data = draw(tensors())
     text = json.dumps(header, ensure_ascii=draw(st.booleans())).encode()
     where = draw(st.integers(0, len(text)))
-    text = text[:where] + draw(HOSTILE_BYTES) + text[where + draw(st.integers(0, 2)):]
+    text = text[:where] + draw(HOSTILE_BYTES) + text[where + draw(st.integers(0, 2)) :]
     return _file(text, data, pad=draw(st.sampled_from([b" ", b"\x0c", b"\x0b", b"\t", b"\x00"])))
 
 
@@ -330,13 +416,30 @@ def duplicate_keys(draw) -> bytes:
     return _file(first[:-1] + ", " + json.dumps(header)[1:], data)
 
 
-not_objects = st.builds(lambda value, data: _file(json.dumps(value), data),
-                        json_values.filter(lambda v: not isinstance(v, dict)), st.binary(max_size=16))
+not_objects = st.builds(
+    lambda value, data: _file(json.dumps(value), data),
+    json_values.filter(lambda v: not isinstance(v, dict)),
+    st.binary(max_size=16),
+)
 random_files = st.one_of(
-    st.binary(max_size=80), st.binary(max_size=80).map(lambda b: MAGIC + b),
-    st.builds(lambda n, b: MAGIC + struct.pack("<I", n) + b, st.integers(0, 2**32 - 1), st.binary(max_size=80)))
-hostile_files = st.one_of(bad_dims(), bad_shapes(), bad_dtypes(), deep_headers(), bad_sizes(), bad_lengths(),
-                          corrupt_headers(), duplicate_keys(), not_objects, random_files)
+    st.binary(max_size=80),
+    st.binary(max_size=80).map(lambda b: MAGIC + b),
+    st.builds(
+        lambda n, b: MAGIC + struct.pack("<I", n) + b, st.integers(0, 2**32 - 1), st.binary(max_size=80)
+    ),
+)
+hostile_files = st.one_of(
+    bad_dims(),
+    bad_shapes(),
+    bad_dtypes(),
+    deep_headers(),
+    bad_sizes(),
+    bad_lengths(),
+    corrupt_headers(),
+    duplicate_keys(),
+    not_objects,
+    random_files,
+)
 
 
 @st.composite
@@ -455,10 +558,15 @@ ROWS = {  # name: (file, what every reader makes of it: REJECT or the shape), ga
     "[2^32,2^32] int64 (bytes wrap to 0)": (_shape("4294967296, 4294967296", 0, "int64"), REJECT),
     "[2^31,2^31,0] float32 (bytes past int64)": (_shape("2147483648, 2147483648, 0", 0), REJECT),
     "[2^30,2^30,0] float32": (_shape("1073741824, 1073741824, 0", 0), [2**30, 2**30, 0]),
-    "header length past the end": (_file(b'{"shape": [0], "dtype": "float32"}', length=1000), REJECT,
-                                   {"python"}),
-    "header length past the end, data": (_file(b'{"shape": [1], "dtype": "int64"}', b"\0" * 8, length=99),
-                                         REJECT),
+    "header length past the end": (
+        _file(b'{"shape": [0], "dtype": "float32"}', length=1000),
+        REJECT,
+        {"python"},
+    ),
+    "header length past the end, data": (
+        _file(b'{"shape": [1], "dtype": "int64"}', b"\0" * 8, length=99),
+        REJECT,
+    ),
     "bytes after the data": (_shape("1", 5), REJECT),
     "data cut short": (_shape("2", 7), REJECT),
     "empty header": (_file(b"", pad=b""), REJECT),
@@ -472,7 +580,10 @@ ROWS = {  # name: (file, what every reader makes of it: REJECT or the shape), ga
     "dtype constructor": (_shape("1", 4, "constructor"), REJECT),
     "dtype a list": (_file('{"shape": [1], "dtype": ["float32"]}', b"\0" * 4), REJECT),
     "duplicate shape: the last counts": (_shape("1", 8, extra=', "shape": [2]'), [2]),
-    "invalid UTF-8 in a string": (_file(b'{"shape": [1], "dtype": "float32", "x": "\xff"}', b"\0" * 4), REJECT),
+    "invalid UTF-8 in a string": (
+        _file(b'{"shape": [1], "dtype": "float32", "x": "\xff"}', b"\0" * 4),
+        REJECT,
+    ),
     "UTF-8 BOM": (_file(b"\xef\xbb\xbf" + b'{"shape": [1], "dtype": "float32"}', b"\0" * 4), REJECT),
     "raw newline in a string": (_shape("1", 4, extra=', "x": "a\nb"'), REJECT),
     "form feed padding": (_file(b'{"shape": [1], "dtype": "float32"}', b"\0" * 4, pad=b"\x0c"), REJECT),
@@ -490,8 +601,11 @@ def _row_params():
         for reader in ("python", "cpp", "node"):
             marks = []
             if reader in (gaps[0] if gaps else ()):
-                reason = ("JSON.parse reads 2.0 as 2" if reader == "node" else
-                          "Python reader: InvalidInputError once tensorfile.py is hardened")
+                reason = (
+                    "JSON.parse reads 2.0 as 2"
+                    if reader == "node"
+                    else "Python reader: InvalidInputError once tensorfile.py is hardened"
+                )
                 marks = [pytest.mark.xfail(reason=reason, strict=False)]
             yield pytest.param(reader, raw, expected, id=f"{name}-{reader}", marks=marks)
 
@@ -500,7 +614,9 @@ def _row_params():
 def test_regressions(request, tmp_path, reader, raw, expected):
     path = tmp_path / "file.bin"
     path.write_bytes(raw)
-    read = _python if reader == "python" else lambda p: request.getfixturevalue(f"{reader}_harness").run([p])[0]
+    read = (
+        _python if reader == "python" else lambda p: request.getfixturevalue(f"{reader}_harness").run([p])[0]
+    )
     if reader != "python":
         request.getfixturevalue(f"{reader}_harness")  # built before the clock starts
     start = time.monotonic()

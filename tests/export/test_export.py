@@ -15,17 +15,19 @@ import torch
 from click.testing import CliRunner
 
 from lossport import catalog
+from lossport.artifact.metadata import read_metadata
 from lossport.cli import main
 from lossport.errors import ConfigError, ExportError
 from lossport.export import export_artifact, select_dynamic
+from lossport.export.manifest import export_many
 from lossport.export.onnx import tracing
 from lossport.validation.export_check import verify_export
-from lossport.export.manifest import export_many
-from lossport.artifact.metadata import read_metadata
 
 REPRESENTATIVE = {"rmse", "cross_entropy", "dice", "tigas_combined"}
-LOSSES = [pytest.param(s.name, marks=() if s.name in REPRESENTATIVE else pytest.mark.slow)
-          for s in catalog.all_specs("loss")]
+LOSSES = [
+    pytest.param(s.name, marks=() if s.name in REPRESENTATIVE else pytest.mark.slow)
+    for s in catalog.all_specs("loss")
+]
 
 
 @pytest.mark.parametrize("name", LOSSES)
@@ -35,8 +37,14 @@ def test_every_loss_exports_and_passes_the_check(name, tmp_path):
     config = spec.resolve_config(dict(spec.test_config))
     grad = bool(spec.differentiable_inputs)
     for fmt, suffix in (("onnx", ".onnx"), ("torchscript", ".pt")):
-        result = export_artifact(spec, verify=verify_export, fmt=fmt, config=config, with_grad=grad,
-                                 path=tmp_path / f"{name}{suffix}")
+        result = export_artifact(
+            spec,
+            verify=verify_export,
+            fmt=fmt,
+            config=config,
+            with_grad=grad,
+            path=tmp_path / f"{name}{suffix}",
+        )
         assert result.checks and all(r.passed for r in result.checks)
         if fmt == "onnx":
             graph = onnx.load(str(result.path)).graph
@@ -48,19 +56,24 @@ def test_every_loss_exports_and_passes_the_check(name, tmp_path):
         if grad:
             assert {f"grad_{n}" for n in spec.differentiable_inputs} <= compared
     if grad:  # the forward-only ONNX graph too
-        plain = export_artifact(spec, verify=verify_export, fmt="onnx", config=config, path=tmp_path / "plain.onnx")
+        plain = export_artifact(
+            spec, verify=verify_export, fmt="onnx", config=config, path=tmp_path / "plain.onnx"
+        )
         assert all(r.passed for r in plain.checks)
 
 
 def test_onnx_metadata_and_dynamic_axes(tmp_path):
     spec = catalog.get_spec("rmse")
-    path = export_artifact(spec, verify=verify_export, fmt="onnx", path=tmp_path / "r.onnx", with_grad=True).path
+    path = export_artifact(
+        spec, verify=verify_export, fmt="onnx", path=tmp_path / "r.onnx", with_grad=True
+    ).path
     model = onnx.load(str(path))
     onnx.checker.check_model(model, full_check=True)
     assert model.opset_import[0].version >= 18
     meta = read_metadata(path)
     assert meta["spec"] == "rmse" and json.loads(meta["config"]) == {"eps": 1e-6}
     assert json.loads(meta["outputs"]) == ["loss", "grad_prediction"]
+
     def dims(values):
         return [[d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in values]
 
@@ -73,7 +86,9 @@ def test_dynamic_none_specialises_and_the_check_uses_another_shape(tmp_path):
     assert select_dynamic(spec, spec.resolve_config(), []) == []
     with pytest.raises(ConfigError, match="no dynamic axis height"):
         select_dynamic(spec, spec.resolve_config(), ["height", "width"])
-    result = export_artifact(spec, verify=verify_export, fmt="onnx", path=tmp_path / "static.onnx", dynamic=["batch"])
+    result = export_artifact(
+        spec, verify=verify_export, fmt="onnx", path=tmp_path / "static.onnx", dynamic=["batch"]
+    )
     assert result.dynamic == ["batch"]
     sizes = [r.case for r in result.checks]
     assert sizes == ["export-shape", "other-shape"] and all(r.passed for r in result.checks)
@@ -82,13 +97,17 @@ def test_dynamic_none_specialises_and_the_check_uses_another_shape(tmp_path):
 def test_gradient_graph_of_a_conv_model_matches_autograd(tiny_spec, tmp_path):
     """convolution_backward (decomposed), batch norm, bilinear interpolation backward."""
     for fmt, suffix in (("onnx", ".onnx"), ("torchscript", ".pt")):
-        result = export_artifact(tiny_spec, verify=verify_export, fmt=fmt, with_grad=True, path=tmp_path / f"t{suffix}")
+        result = export_artifact(
+            tiny_spec, verify=verify_export, fmt=fmt, with_grad=True, path=tmp_path / f"t{suffix}"
+        )
         grads = [c for r in result.checks for c in r.comparisons if c.output == "grad_images"]
         assert len(grads) == 2 and all(c.passed for c in grads)
 
 
 def test_torchscript_artifact_runs_without_lossport(tiny_spec, tmp_path):
-    path = export_artifact(tiny_spec, verify=verify_export, fmt="torchscript", with_grad=True, path=tmp_path / "t.pt").path
+    path = export_artifact(
+        tiny_spec, verify=verify_export, fmt="torchscript", with_grad=True, path=tmp_path / "t.pt"
+    ).path
     code = (
         "import sys, torch\n"
         f"extra = {{'lossport.spec': ''}}\n"
@@ -109,8 +128,11 @@ def test_failed_check_leaves_nothing_and_keeps_the_old_file(tmp_path, monkeypatc
     from lossport.validation import backends
 
     real_run = backends.OrtBackend.run
-    monkeypatch.setattr(backends.OrtBackend, "run",
-                        lambda self, inputs: {k: v + 1.0 for k, v in real_run(self, inputs).items()})
+    monkeypatch.setattr(
+        backends.OrtBackend,
+        "run",
+        lambda self, inputs: {k: v + 1.0 for k, v in real_run(self, inputs).items()},
+    )
     with pytest.raises(ExportError, match=r"does not match eager PyTorch.*loss max abs error 1"):
         export_artifact(spec, verify=verify_export, fmt="onnx", path=target)
     assert target.read_bytes() == b"previous artifact"
@@ -119,26 +141,31 @@ def test_failed_check_leaves_nothing_and_keeps_the_old_file(tmp_path, monkeypatc
 
 def test_export_many_writes_a_manifest(tmp_path):
     specs = [catalog.get_spec("rmse")]
-    manifest, failures = export_many(specs, tmp_path, formats=["onnx", "torchscript"], with_grad=True,
-                                     verify=verify_export)
+    manifest, failures = export_many(
+        specs, tmp_path, formats=["onnx", "torchscript"], with_grad=True, verify=verify_export
+    )
     assert failures == []
     data = json.loads(manifest.read_text())
     files = data["artifacts"][0]["files"]
     assert {f["file"] for f in files} == {"rmse.onnx", "rmse_grad.onnx", "rmse.pt", "rmse_grad.pt"}
     for f in files:
         import hashlib
+
         assert hashlib.sha256((tmp_path / f["file"]).read_bytes()).hexdigest() == f["sha256"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["export", "loss", "focall"], "unknown loss 'focall'; did you mean focal"),
-    (["export", "loss", "rmse", "--set", "epsilon=1"], "no setting 'epsilon'"),
-    (["export", "loss", "rmse", "--set", "eps=abc"], "eps='abc' is not a valid float"),
-    (["export", "loss", "rmse", "--set", "eps"], "--set expects key=value"),
-    (["export", "loss", "rmse", "--opset", "17"], "--opset 17 is below the minimum 18"),
-    (["export", "loss", "rmse", "-o", "missing/dir/r.onnx"], "output folder missing/dir does not exist"),
-    (["export", "loss", "rmse", "--dynamic", "height"], "rmse has no dynamic axis height"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["export", "loss", "focall"], "unknown loss 'focall'; did you mean focal"),
+        (["export", "loss", "rmse", "--set", "epsilon=1"], "no setting 'epsilon'"),
+        (["export", "loss", "rmse", "--set", "eps=abc"], "eps='abc' is not a valid float"),
+        (["export", "loss", "rmse", "--set", "eps"], "--set expects key=value"),
+        (["export", "loss", "rmse", "--opset", "17"], "--opset 17 is below the minimum 18"),
+        (["export", "loss", "rmse", "-o", "missing/dir/r.onnx"], "output folder missing/dir does not exist"),
+        (["export", "loss", "rmse", "--dynamic", "height"], "rmse has no dynamic axis height"),
+    ],
+)
 def test_export_cli_bad_input(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, args)
@@ -179,16 +206,21 @@ def test_export_cli_unwritable_folder(tmp_path):
 
 def test_export_cli_writes_and_reports(tmp_path):
     out = tmp_path / "r.pt"
-    result = CliRunner().invoke(main, ["export", "loss", "rmse", "--format", "torchscript",
-                                       "--with-grad", "-o", str(out)])
+    result = CliRunner().invoke(
+        main, ["export", "loss", "rmse", "--format", "torchscript", "--with-grad", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert f"wrote {out}" in result.output and "grad_prediction" in result.output
     assert read_metadata(out)["with_grad"] == "true"
 
 
 def test_export_cli_is_one_line_without_traceback_in_a_real_process(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "lossport", "export", "loss", "nope"],
-                         capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "lossport", "export", "loss", "nope"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [out.stderr.strip()]
     assert out.stderr.startswith("error: unknown loss 'nope'")
@@ -218,7 +250,9 @@ def test_onnx_gradient_is_not_baked_to_the_export_shape(tmp_path):
     import onnxruntime as ort
 
     spec = catalog.get_spec("rmse")
-    path = export_artifact(spec, verify=verify_export, fmt="onnx", with_grad=True, path=tmp_path / "r.onnx").path
+    path = export_artifact(
+        spec, verify=verify_export, fmt="onnx", with_grad=True, path=tmp_path / "r.onnx"
+    ).path
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     p, t = torch.randn(7, 11, dtype=torch.float64), torch.randn(7, 11, dtype=torch.float64)
     loss, grad = session.run(None, {"prediction": p.float().numpy(), "target": t.float().numpy()})
@@ -235,26 +269,37 @@ class _LogEps(torch.nn.Module):
 def test_small_eps_constants_survive_export(tmp_path):
     """A graph optimizer that folds tiny scalars to 0 would turn log(0 + 1e-9) into -inf."""
     import onnxruntime as ort
-    from lossport.spec.domains import Real
-    from lossport.spec import Spec, TensorSpec
 
-    spec = Spec(name="log_eps", build=_LogEps, source="test", summary="test-only",
-                inputs=(TensorSpec("x", ("n",), Real(), differentiable=True),),
-                outputs=("loss",), shapes=({"n": 3},))
+    from lossport.spec import Spec, TensorSpec
+    from lossport.spec.domains import Real
+
+    spec = Spec(
+        name="log_eps",
+        build=_LogEps,
+        source="test",
+        summary="test-only",
+        inputs=(TensorSpec("x", ("n",), Real(), differentiable=True),),
+        outputs=("loss",),
+        shapes=({"n": 3},),
+    )
     path = export_artifact(spec, verify=verify_export, fmt="onnx", path=tmp_path / "e.onnx").path
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (value,) = session.run(None, {"x": np.zeros(3, np.float32)})
     assert np.isfinite(value) and value == pytest.approx(np.log(1e-9), rel=1e-6)
 
 
-@pytest.mark.parametrize("conv", [
-    torch.nn.Conv2d(4, 6, 3, padding=1),
-    torch.nn.Conv2d(4, 6, 3, padding=3, dilation=2, groups=2),
-    torch.nn.Conv1d(3, 5, 4, padding=0),
-    torch.nn.Conv2d(4, 6, (3, 5), stride=2, padding=(1, 2)),
-    torch.nn.Conv2d(4, 4, 3, stride=(1, 2), padding=1, groups=4),
-    torch.nn.Conv2d(2, 3, 1, padding=2),  # padding beyond the kernel: transposed form
-], ids=["same", "dilated-grouped", "1d-valid", "strided", "depthwise-strided", "over-padded"])
+@pytest.mark.parametrize(
+    "conv",
+    [
+        torch.nn.Conv2d(4, 6, 3, padding=1),
+        torch.nn.Conv2d(4, 6, 3, padding=3, dilation=2, groups=2),
+        torch.nn.Conv1d(3, 5, 4, padding=0),
+        torch.nn.Conv2d(4, 6, (3, 5), stride=2, padding=(1, 2)),
+        torch.nn.Conv2d(4, 4, 3, stride=(1, 2), padding=1, groups=4),
+        torch.nn.Conv2d(2, 3, 1, padding=2),  # padding beyond the kernel: transposed form
+    ],
+    ids=["same", "dilated-grouped", "1d-valid", "strided", "depthwise-strided", "over-padded"],
+)
 def test_convolution_input_gradient_decomposition_matches_autograd(conv):
     conv = conv.double()
     spatial = (9, 14)[: conv.weight.dim() - 2]
@@ -263,8 +308,17 @@ def test_convolution_input_gradient_decomposition_matches_autograd(conv):
     grad_output = torch.randn_like(output)
     (expected,) = torch.autograd.grad(output, images, grad_output)
     got, *_ = tracing._convolution_input_backward(
-        grad_output, images.detach(), conv.weight.detach(), None, list(conv.stride),
-        list(conv.padding), list(conv.dilation), False, [0] * len(spatial), conv.groups,
-        [True, False, False])
+        grad_output,
+        images.detach(),
+        conv.weight.detach(),
+        None,
+        list(conv.stride),
+        list(conv.padding),
+        list(conv.dilation),
+        False,
+        [0] * len(spatial),
+        conv.groups,
+        [True, False, False],
+    )
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)

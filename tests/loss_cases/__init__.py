@@ -20,8 +20,17 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
-FAMILIES = ("audio", "classification", "boxes", "detection", "distillation", "keypoint",
-            "segmentation", "tigas_loss", "tigas_generator")
+FAMILIES = (
+    "audio",
+    "classification",
+    "boxes",
+    "detection",
+    "distillation",
+    "keypoint",
+    "segmentation",
+    "tigas_loss",
+    "tigas_generator",
+)
 
 
 @dataclass

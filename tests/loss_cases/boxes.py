@@ -4,9 +4,8 @@ import math
 
 import torch
 
-from lossport.errors import ConfigError
-
 from loss_cases import BadCase, HandCase, Peer
+from lossport.errors import ConfigError
 
 t = torch.tensor
 
@@ -20,12 +19,14 @@ POINT = (t([[1.0, 1.0, 1.0, 1.0]]), t([[0.0, 0.0, 2.0, 2.0]]))
 # a 2x1 and a 1x2 box sharing the corner at the origin: inter 1, union 3, enclosing 2x2
 # (diagonal^2 8), centres (1, .5) and (.5, 1) at distance^2 .5
 CROSS = (t([[0.0, 0.0, 2.0, 1.0]]), t([[0.0, 0.0, 1.0, 2.0]]))
-_V_CROSS = 4 / math.pi ** 2 * (math.atan(0.5) - math.atan(2.0)) ** 2
-_V_POINT = 4 / math.pi ** 2 * (math.pi / 4) ** 2  # atan(0 / eps) = 0 against atan(1)
+_V_CROSS = 4 / math.pi**2 * (math.atan(0.5) - math.atan(2.0)) ** 2
+_V_POINT = 4 / math.pi**2 * (math.pi / 4) ** 2  # atan(0 / eps) = 0 against atan(1)
 
 IDENTICAL = (t([[1.0, 2.0, 4.0, 3.0]]), t([[1.0, 2.0, 4.0, 3.0]]))
-TWO = (t([[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 1.0, 1.0]]),
-       t([[1.0, 1.0, 3.0, 3.0], [2.0, 2.0, 3.0, 3.0]]))  # the overlap and disjoint pairs
+TWO = (
+    t([[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 1.0, 1.0]]),
+    t([[1.0, 1.0, 3.0, 3.0], [2.0, 2.0, 3.0, 3.0]]),
+)  # the overlap and disjoint pairs
 GIOU_OVERLAP = 1 - 1 / 7 + 2 / 9
 GIOU_DISJOINT = 1 + 7 / 9
 DIOU_OVERLAP = 1 - 1 / 7 + 2 / 18
@@ -39,12 +40,16 @@ HAND = {
         HandCase(IDENTICAL, {"loss": 0.0}, note="identical"),
         HandCase(CROSS, {"loss": 1 - 1 / 3 + 1 / 4}, note="cross"),
         HandCase(TWO, {"loss": (GIOU_OVERLAP + GIOU_DISJOINT) / 2}, note="mean"),
-        HandCase(TWO + (t([3.0, 1.0]),), {"loss": (3 * GIOU_OVERLAP + GIOU_DISJOINT) / 4},
-                 note="weighted mean"),
+        HandCase(
+            TWO + (t([3.0, 1.0]),), {"loss": (3 * GIOU_OVERLAP + GIOU_DISJOINT) / 4}, note="weighted mean"
+        ),
         HandCase(TWO, {"loss": GIOU_OVERLAP + GIOU_DISJOINT}, config={"reduction": "sum"}),
-        HandCase((t([[1.0, 1.0, 1.0, 1.0]]), t([[1.0, 1.0, 2.0, 2.0]])), {"loss": 0.75},
-                 config={"box_format": "cxcywh"},
-                 note="cxcywh: a 1x1 box inside a 2x2 box, IoU 1/4, no GIoU penalty"),
+        HandCase(
+            (t([[1.0, 1.0, 1.0, 1.0]]), t([[1.0, 1.0, 2.0, 2.0]])),
+            {"loss": 0.75},
+            config={"box_format": "cxcywh"},
+            note="cxcywh: a 1x1 box inside a 2x2 box, IoU 1/4, no GIoU penalty",
+        ),
     ],
     "diou": [
         HandCase(OVERLAP, {"loss": DIOU_OVERLAP}, note="overlap"),
@@ -52,17 +57,24 @@ HAND = {
         HandCase(POINT, {"loss": 1.0}, note="zero-area pred at the target's centre"),
         HandCase(IDENTICAL, {"loss": 0.0}, note="identical"),
         HandCase(CROSS, {"loss": 1 - 1 / 3 + 0.5 / 8}, note="cross"),
-        HandCase((t([[0.0, 0.0, 2.0, 2.0]]), t([[1.0, 1.0, 2.0, 2.0]])),
-                 {"loss": DIOU_OVERLAP}, config={"box_format": "xywh"},
-                 note="xywh: the overlap case"),
+        HandCase(
+            (t([[0.0, 0.0, 2.0, 2.0]]), t([[1.0, 1.0, 2.0, 2.0]])),
+            {"loss": DIOU_OVERLAP},
+            config={"box_format": "xywh"},
+            note="xywh: the overlap case",
+        ),
     ],
     "ciou": [
         HandCase(OVERLAP, {"loss": DIOU_OVERLAP}, note="same aspect ratio: v = 0"),
         HandCase(DISJOINT, {"loss": DIOU_DISJOINT}, note="disjoint, same aspect ratio"),
-        HandCase(CROSS, {"loss": 1 - 1 / 3 + 0.5 / 8 + _V_CROSS ** 2 / (2 / 3 + _V_CROSS)},
-                 note="cross: alpha v = v^2 / (1 - IoU + v)"),
-        HandCase(POINT, {"loss": 1 + _V_POINT ** 2 / (1 + _V_POINT)},
-                 note="zero-area pred: atan(0 / (0 + eps)) = 0"),
+        HandCase(
+            CROSS,
+            {"loss": 1 - 1 / 3 + 0.5 / 8 + _V_CROSS**2 / (2 / 3 + _V_CROSS)},
+            note="cross: alpha v = v^2 / (1 - IoU + v)",
+        ),
+        HandCase(
+            POINT, {"loss": 1 + _V_POINT**2 / (1 + _V_POINT)}, note="zero-area pred: atan(0 / (0 + eps)) = 0"
+        ),
         HandCase(IDENTICAL, {"loss": 0.0}, note="identical"),
         HandCase(TWO + (t([0.0, 2.0]),), {"loss": DIOU_DISJOINT}, note="weight 0 drops a box"),
     ],
@@ -71,30 +83,57 @@ HAND = {
 
 def _bad():
     return [
-        BadCase((torch.zeros(2, 3), torch.zeros(2, 3)),
-                r"pred must have size 4 \(box coordinates, xyxy\) in dimension -1, "
-                r"got shape \[2, 3\]"),
-        BadCase((torch.zeros(2, 4), torch.zeros(3, 4)),
-                r"target must have the same shape as pred \[2, 4\], got \[3, 4\]"),
-        BadCase((torch.zeros(2, 4, dtype=torch.long), torch.zeros(2, 4)),
-                r"pred must be a floating-point tensor, got torch.int64"),
-        BadCase((torch.zeros(1, 4), t([[0.0, 0.0, 1.0, -1.0]])),
-                r"target boxes must have non-negative width and height \(box_format 'xyxy'\), "
-                r"found a side of -1.0"),
-        BadCase((torch.zeros(1, 4), t([[0.0, 0.0, -2.0, 1.0]])),
-                r"target boxes must have non-negative width and height \(box_format 'xywh'\)",
-                config={"box_format": "xywh"}),
-        BadCase((torch.zeros(2, 4), torch.zeros(2, 4), torch.ones(3)),
-                r"weights must have shape \[2\] \(one weight per box of pred \[2, 4\]\), "
-                r"got \[3\]"),
-        BadCase((torch.zeros(2, 4), torch.zeros(2, 4), t([1.0, -1.0])),
-                r"weights must hold box weights in \[0, inf\], found -1.0"),
-        BadCase((torch.zeros(1, 4), torch.zeros(1, 4)), r"box_format must be one of 'xyxy', "
-                r"'xywh', 'cxcywh', got 'yxyx'", config={"box_format": "yxyx"}, error=ConfigError),
-        BadCase((torch.zeros(1, 4), torch.zeros(1, 4)), r"reduction must be one of",
-                config={"reduction": "avg"}, error=ConfigError),
-        BadCase((torch.zeros(1, 4), torch.zeros(1, 4)), r"eps must be > 0, got 0.0",
-                config={"eps": 0.0}, error=ConfigError),
+        BadCase(
+            (torch.zeros(2, 3), torch.zeros(2, 3)),
+            r"pred must have size 4 \(box coordinates, xyxy\) in dimension -1, "
+            r"got shape \[2, 3\]",
+        ),
+        BadCase(
+            (torch.zeros(2, 4), torch.zeros(3, 4)),
+            r"target must have the same shape as pred \[2, 4\], got \[3, 4\]",
+        ),
+        BadCase(
+            (torch.zeros(2, 4, dtype=torch.long), torch.zeros(2, 4)),
+            r"pred must be a floating-point tensor, got torch.int64",
+        ),
+        BadCase(
+            (torch.zeros(1, 4), t([[0.0, 0.0, 1.0, -1.0]])),
+            r"target boxes must have non-negative width and height \(box_format 'xyxy'\), "
+            r"found a side of -1.0",
+        ),
+        BadCase(
+            (torch.zeros(1, 4), t([[0.0, 0.0, -2.0, 1.0]])),
+            r"target boxes must have non-negative width and height \(box_format 'xywh'\)",
+            config={"box_format": "xywh"},
+        ),
+        BadCase(
+            (torch.zeros(2, 4), torch.zeros(2, 4), torch.ones(3)),
+            r"weights must have shape \[2\] \(one weight per box of pred \[2, 4\]\), "
+            r"got \[3\]",
+        ),
+        BadCase(
+            (torch.zeros(2, 4), torch.zeros(2, 4), t([1.0, -1.0])),
+            r"weights must hold box weights in \[0, inf\], found -1.0",
+        ),
+        BadCase(
+            (torch.zeros(1, 4), torch.zeros(1, 4)),
+            r"box_format must be one of 'xyxy', "
+            r"'xywh', 'cxcywh', got 'yxyx'",
+            config={"box_format": "yxyx"},
+            error=ConfigError,
+        ),
+        BadCase(
+            (torch.zeros(1, 4), torch.zeros(1, 4)),
+            r"reduction must be one of",
+            config={"reduction": "avg"},
+            error=ConfigError,
+        ),
+        BadCase(
+            (torch.zeros(1, 4), torch.zeros(1, 4)),
+            r"eps must be > 0, got 0.0",
+            config={"eps": 0.0},
+            error=ConfigError,
+        ),
     ]
 
 
@@ -102,6 +141,7 @@ BAD = {name: _bad() for name in ("giou", "diou", "ciou")}
 
 
 # -- independent float64 reference -----------------------------------------------------------
+
 
 def reference_box_loss(pred, target, kind, eps=1e-7):
     """``1 - GIoU / DIoU / CIoU`` of one xyxy box pair, in plain Python floats.
@@ -119,10 +159,13 @@ def reference_box_loss(pred, target, kind, eps=1e-7):
     if kind == "giou":
         return 1 - iou + (cw * ch - union) / (cw * ch + eps)
     rho2 = ((px1 + px2) / 2 - (tx1 + tx2) / 2) ** 2 + ((py1 + py2) / 2 - (ty1 + ty2) / 2) ** 2
-    loss = 1 - iou + rho2 / (cw ** 2 + ch ** 2 + eps)
+    loss = 1 - iou + rho2 / (cw**2 + ch**2 + eps)
     if kind == "ciou":
-        v = 4 / math.pi ** 2 * (math.atan((tx2 - tx1) / (ty2 - ty1 + eps))
-                                - math.atan((px2 - px1) / (py2 - py1 + eps))) ** 2
+        v = (
+            4
+            / math.pi**2
+            * (math.atan((tx2 - tx1) / (ty2 - ty1 + eps)) - math.atan((px2 - px1) / (py2 - py1 + eps))) ** 2
+        )
         loss += v / (1 - iou + v + eps) * v
     return loss
 
@@ -143,19 +186,17 @@ def _reference(kind):
         written out per box in float64 Python floats (CIoU with atan(w / (h + eps)))."""
         pred, target = inputs[:2]
         fmt, eps = config["box_format"], config["eps"]
-        losses = [reference_box_loss(reference_to_xyxy(p, fmt), reference_to_xyxy(q, fmt), kind,
-                                     eps)
-                  for p, q in zip(pred.tolist(), target.tolist())]
+        losses = [
+            reference_box_loss(reference_to_xyxy(p, fmt), reference_to_xyxy(q, fmt), kind, eps)
+            for p, q in zip(pred.tolist(), target.tolist())
+        ]
         total = math.fsum(losses)
         value = {"mean": total / max(len(losses), 1), "sum": total}.get(config["reduction"])
         return {"loss": torch.tensor(losses if value is None else value, dtype=torch.float64)}
+
     return reference
 
 
-_CONFIGS = ({}, {"reduction": "sum"}, {"reduction": "none"}, {"box_format": "xywh"},
-            {"box_format": "cxcywh"})
+_CONFIGS = ({}, {"reduction": "sum"}, {"reduction": "none"}, {"box_format": "xywh"}, {"box_format": "cxcywh"})
 
-PEERS = {
-    name: Peer("torch", _reference(name), configs=_CONFIGS)
-    for name in ("giou", "diou", "ciou")
-}
+PEERS = {name: Peer("torch", _reference(name), configs=_CONFIGS) for name in ("giou", "diou", "ciou")}

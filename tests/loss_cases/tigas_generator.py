@@ -4,12 +4,11 @@ import functools
 
 import numpy as np
 import torch
+from conftest import FIXTURES
 
+from loss_cases import BadCase, HandCase, Peer
 from lossport.losses import TIGASGeneratorLoss
 from lossport.models.tigas import load_model
-
-from conftest import FIXTURES
-from loss_cases import BadCase, HandCase, Peer
 
 
 def _from_checkpoint(path):
@@ -23,10 +22,15 @@ def _fixture_cases():
         data = np.load(io)
         for index in (0, 1):
             expected = 1.0 - float(data[f"score_{index}"].astype(np.float64).mean())
-            cases.append(HandCase(
-                (torch.from_numpy(data[f"input_{index}"]).float(),), {"loss": expected},
-                build=functools.partial(_from_checkpoint, FIXTURES / f"tigas_{mode}_small.pt"),
-                note=f"upstream {mode} fixture case {index}", atol=1e-5))
+            cases.append(
+                HandCase(
+                    (torch.from_numpy(data[f"input_{index}"]).float(),),
+                    {"loss": expected},
+                    build=functools.partial(_from_checkpoint, FIXTURES / f"tigas_{mode}_small.pt"),
+                    note=f"upstream {mode} fixture case {index}",
+                    atol=1e-5,
+                )
+            )
     return cases
 
 
@@ -36,8 +40,9 @@ HAND = {"tigas_generator": _fixture_cases()}
 
 BAD = {
     "tigas_generator": [
-        BadCase((torch.rand(3, 64, 64),), r"images must have shape \[batch, 3, height, width\]",
-                config=SMALL),
+        BadCase(
+            (torch.rand(3, 64, 64),), r"images must have shape \[batch, 3, height, width\]", config=SMALL
+        ),
         BadCase((torch.rand(1, 4, 64, 64),), r"images must have size 3", config=SMALL),
         BadCase((torch.rand(1, 3, 16, 64),), r"at least 32x32 pixels", config=SMALL),
         BadCase((torch.zeros(1, 3, 64, 64, dtype=torch.uint8),), r"floating-point", config=SMALL),

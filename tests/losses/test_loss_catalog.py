@@ -12,17 +12,41 @@ import re
 
 import pytest
 import torch
+from loss_cases import bad_cases, hand_cases, peers
 
 from lossport import catalog
 from lossport.errors import InvalidInputError, LossportError
 from lossport.spec.flatten import flatten_outputs
-from loss_cases import bad_cases, hand_cases, peers
 
 CATALOG = [
-    "cross_entropy", "focal", "softmax_focal", "focal_pixelwise", "varifocal", "mtp",
-    "distillation", "lwf", "giou", "diou", "ciou", "centerness", "fcos", "dfl", "centernet",
-    "detection", "keypoint", "heatmap", "dice", "iou", "tversky", "mask",
-    "combined_segmentation", "mel", "snr", "si_sdr", "rmse", "tigas_combined",
+    "cross_entropy",
+    "focal",
+    "softmax_focal",
+    "focal_pixelwise",
+    "varifocal",
+    "mtp",
+    "distillation",
+    "lwf",
+    "giou",
+    "diou",
+    "ciou",
+    "centerness",
+    "fcos",
+    "dfl",
+    "centernet",
+    "detection",
+    "keypoint",
+    "heatmap",
+    "dice",
+    "iou",
+    "tversky",
+    "mask",
+    "combined_segmentation",
+    "mel",
+    "snr",
+    "si_sdr",
+    "rmse",
+    "tigas_combined",
 ]
 
 LOSSES = [s.name for s in catalog.all_specs("loss")]
@@ -59,10 +83,9 @@ def test_hand_values(name):
         got = _run(spec, case.config, case.inputs, case.build)
         for output, expected in case.expected.items():
             value = got[output]
-            assert torch.allclose(value.double(), torch.as_tensor(expected, dtype=torch.float64),
-                                  atol=case.atol, rtol=1e-6), (
-                f"{name} {case.note or case.config}: {output} = {value.tolist()}, "
-                f"expected {expected}")
+            assert torch.allclose(
+                value.double(), torch.as_tensor(expected, dtype=torch.float64), atol=case.atol, rtol=1e-6
+            ), f"{name} {case.note or case.config}: {output} = {value.tolist()}, expected {expected}"
 
 
 @pytest.mark.parametrize("name", LOSSES)
@@ -85,14 +108,17 @@ def test_peer_parity(name):
     for config in peer.configs:
         resolved = spec.resolve_config(config)
         for index in range(len(spec.shapes)):
-            inputs = spec.sample_inputs(spec.sizes(index, resolved), seed=100 + index,
-                                        dtype=torch.float64)
+            inputs = spec.sample_inputs(spec.sizes(index, resolved), seed=100 + index, dtype=torch.float64)
             ours = _run(spec, config, inputs)
             theirs = peer.reference(resolved, inputs)
             for output, expected in theirs.items():
-                torch.testing.assert_close(ours[output].double(), expected.double(),
-                                           atol=1e-9, rtol=1e-7,
-                                           msg=lambda m: f"{name} {config} {output}: {m}")
+                torch.testing.assert_close(
+                    ours[output].double(),
+                    expected.double(),
+                    atol=1e-9,
+                    rtol=1e-7,
+                    msg=lambda m: f"{name} {config} {output}: {m}",
+                )
 
 
 def _grad_inputs(spec, inputs):
@@ -151,8 +177,9 @@ def test_torchscript_matches_eager(name):
         got = flatten_outputs(scripted(*inputs))
         assert len(got) == len(expected) == len(spec.outputs)
         for out_name, a, b in zip(spec.outputs, got, expected):
-            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5,
-                                       msg=lambda m: f"{name} shape {index} {out_name}: {m}")
+            torch.testing.assert_close(
+                a, b, atol=1e-6, rtol=1e-5, msg=lambda m: f"{name} shape {index} {out_name}: {m}"
+            )
 
 
 @pytest.mark.parametrize("name", LOSSES)
@@ -164,12 +191,17 @@ def test_spec_is_consistent(name):
     export = spec.shapes[0]
     for value in export.values():
         assert value >= 2, f"{name}: export sizes must be >= 2 so no axis is specialised"
-    fixed = {d if isinstance(d, int) else config[d] for t in spec.inputs for d in t.shape
-             if isinstance(d, int) or d in config}
+    fixed = {
+        d if isinstance(d, int) else config[d]
+        for t in spec.inputs
+        for d in t.shape
+        if isinstance(d, int) or d in config
+    }
     sizes = {export[d] for d in spec.dynamic_dims(config)}
     assert not sizes & fixed, (
         f"{name}: export sizes {export} must differ from the fixed dims {sorted(fixed)}, or "
-        f"the tracer may merge a dynamic axis with a fixed one and specialise it")
+        f"the tracer may merge a dynamic axis with a fixed one and specialise it"
+    )
     inputs = spec.sample_inputs(spec.sizes(0, config), seed=0)
     assert len(inputs) == len(spec.inputs)
     for tensor, value in zip(spec.inputs, inputs):

@@ -12,10 +12,22 @@ from hypothesis import strategies as st
 from lossport import catalog
 from lossport.spec.flatten import flatten_outputs
 
-SUBSET = ["cross_entropy", "focal", "softmax_focal", "giou", "ciou", "dice", "tversky",
-          "snr", "si_sdr", "rmse", "distillation", "tigas_combined", "keypoint"]
-PROPERTY_SETTINGS = settings(max_examples=25, deadline=None,
-                             suppress_health_check=[HealthCheck.too_slow])
+SUBSET = [
+    "cross_entropy",
+    "focal",
+    "softmax_focal",
+    "giou",
+    "ciou",
+    "dice",
+    "tversky",
+    "snr",
+    "si_sdr",
+    "rmse",
+    "distillation",
+    "tigas_combined",
+    "keypoint",
+]
+PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _draw_sizes(data, spec, config):

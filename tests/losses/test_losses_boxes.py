@@ -5,12 +5,11 @@ import math
 
 import pytest
 import torch
+from loss_cases.boxes import reference_box_loss
 
-from lossport.spec.domains import BoxesXYXY
 from lossport.losses import CIoULoss, DIoULoss, GIoULoss
 from lossport.losses import boxes as B
-
-from loss_cases.boxes import reference_box_loss
+from lossport.spec.domains import BoxesXYXY
 
 KINDS = {"giou": GIoULoss, "diou": DIoULoss, "ciou": CIoULoss}
 
@@ -40,7 +39,8 @@ def test_formats_give_the_xyxy_loss(kind, box_format):
     pred, target = _boxes(7, 1), _boxes(7, 2)
     expected = KINDS[kind](reduction="none")(pred, target)
     got = KINDS[kind](reduction="none", box_format=box_format)(
-        _as_format(pred, box_format), _as_format(target, box_format))
+        _as_format(pred, box_format), _as_format(target, box_format)
+    )
     torch.testing.assert_close(got, expected, atol=1e-12, rtol=1e-12)
 
 
@@ -49,8 +49,9 @@ def test_iou_matches_kornia(box_format):
     from kornia.metrics import mean_iou_bbox
 
     pred, target = _boxes(8, 3), _boxes(8, 4)
-    theirs = mean_iou_bbox(_as_format(pred, box_format), _as_format(target, box_format),
-                           box_format=box_format).diagonal()
+    theirs = mean_iou_bbox(
+        _as_format(pred, box_format), _as_format(target, box_format), box_format=box_format
+    ).diagonal()
     ours, _ = B.aligned_box_iou(pred, target)
     # kornia divides by the union without eps
     torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-6)
@@ -61,8 +62,8 @@ def test_box_helpers_on_a_known_pair():
     iou, union = B.aligned_box_iou(a, b, eps=0.0)
     assert union.item() == 4 + 6 - 1 and iou.item() == pytest.approx(1 / 9)
     assert B.enclosing_box(a, b).tolist() == [[0.0, 0.0, 3.0, 4.0]]
-    assert B.center_distance_squared(a, b).item() == pytest.approx(1 + 1.5 ** 2)
-    v = 4 / math.pi ** 2 * (math.atan(2 / 3) - math.atan(1.0)) ** 2
+    assert B.center_distance_squared(a, b).item() == pytest.approx(1 + 1.5**2)
+    v = 4 / math.pi**2 * (math.atan(2 / 3) - math.atan(1.0)) ** 2
     assert B.aspect_ratio_term(a, b, eps=0.0).item() == pytest.approx(v)
 
 
@@ -83,9 +84,9 @@ def test_weights(kind):
     mean = KINDS[kind]()(pred, target, weights)
     assert mean.item() == pytest.approx((per_box * weights).sum().item() / 3.5, rel=1e-12)
     assert KINDS[kind](reduction="sum")(pred, target, weights).item() == pytest.approx(
-        (per_box * weights).sum().item(), rel=1e-12)
-    torch.testing.assert_close(KINDS[kind](reduction="none")(pred, target, weights),
-                               per_box * weights)
+        (per_box * weights).sum().item(), rel=1e-12
+    )
+    torch.testing.assert_close(KINDS[kind](reduction="none")(pred, target, weights), per_box * weights)
     assert KINDS[kind]()(pred, target, torch.zeros(5, dtype=torch.float64)).item() == 0.0
 
 
@@ -143,8 +144,7 @@ def test_ciou_alpha_carries_no_gradient():
     alpha = v / (1 - iou + v + 1e-7)
 
     def surrogate(boxes):
-        return (DIoULoss(reduction="none")(boxes, target)
-                + alpha * B.aspect_ratio_term(boxes, target)).sum()
+        return (DIoULoss(reduction="none")(boxes, target) + alpha * B.aspect_ratio_term(boxes, target)).sum()
 
     assert torch.autograd.gradcheck(surrogate, (pred.clone().requires_grad_(True),))
     (expected,) = torch.autograd.grad(surrogate(x), x)
@@ -154,18 +154,20 @@ def test_ciou_alpha_carries_no_gradient():
 @pytest.mark.parametrize("kind", ["giou", "diou"])
 def test_giou_and_diou_gradients(kind):
     pred, target = _boxes(4, 13), _boxes(4, 14)
-    assert torch.autograd.gradcheck(lambda p: KINDS[kind]()(p, target),
-                                    (pred.clone().requires_grad_(True),))
+    assert torch.autograd.gradcheck(lambda p: KINDS[kind]()(p, target), (pred.clone().requires_grad_(True),))
 
 
 def test_functional_forms_match_modules():
     pred, target = _boxes(4, 15), _boxes(4, 16)
     weights = torch.tensor([1.0, 0.0, 2.0, 1.0], dtype=torch.float64)
-    for function, module in ((B.generalized_box_iou_loss, GIoULoss),
-                             (B.distance_box_iou_loss, DIoULoss),
-                             (B.complete_box_iou_loss, CIoULoss)):
-        torch.testing.assert_close(function(pred, target, weights, "sum"),
-                                   module(reduction="sum")(pred, target, weights))
+    for function, module in (
+        (B.generalized_box_iou_loss, GIoULoss),
+        (B.distance_box_iou_loss, DIoULoss),
+        (B.complete_box_iou_loss, CIoULoss),
+    ):
+        torch.testing.assert_close(
+            function(pred, target, weights, "sum"), module(reduction="sum")(pred, target, weights)
+        )
 
 
 def test_inputs_are_not_modified():
@@ -181,8 +183,7 @@ def test_torchscript_with_weights_and_formats(kind):
     pred, target = _boxes(5, 19, torch.float32), _boxes(5, 20, torch.float32)
     weights = torch.rand(5, generator=torch.Generator().manual_seed(0))
     module = KINDS[kind](box_format="xywh")
-    torch.testing.assert_close(torch.jit.script(module)(pred, target, weights),
-                               module(pred, target, weights))
+    torch.testing.assert_close(torch.jit.script(module)(pred, target, weights), module(pred, target, weights))
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -36,10 +36,8 @@ def test_focal_index_targets_are_one_vs_all(alpha):
     per_sample = _torchvision_focal(logits, one_hot, alpha, 2.0).sum(1) * valid
     module = FocalLoss(alpha=alpha)
     torch.testing.assert_close(module(logits, target), per_sample.sum() / valid.sum())
-    torch.testing.assert_close(FocalLoss(alpha=alpha, reduction="sum")(logits, target),
-                               per_sample.sum())
-    torch.testing.assert_close(FocalLoss(alpha=alpha, reduction="none")(logits, target),
-                               per_sample)
+    torch.testing.assert_close(FocalLoss(alpha=alpha, reduction="sum")(logits, target), per_sample.sum())
+    torch.testing.assert_close(FocalLoss(alpha=alpha, reduction="none")(logits, target), per_sample)
 
 
 def test_focal_index_targets_dense():
@@ -79,8 +77,7 @@ def test_cross_entropy_class_weights_match_torch(smoothing, reduction):
     target = torch.randint(0, 4, (6, 3), generator=torch.Generator().manual_seed(7))
     target[1] = -100
     module = CrossEntropyLoss(weight=weight, label_smoothing=smoothing, reduction=reduction)
-    expected = F.cross_entropy(logits, target, weight=weight, label_smoothing=smoothing,
-                               reduction=reduction)
+    expected = F.cross_entropy(logits, target, weight=weight, label_smoothing=smoothing, reduction=reduction)
     torch.testing.assert_close(module(logits, target), expected)
     torch.testing.assert_close(torch.jit.script(module)(logits, target), expected)
 
@@ -106,8 +103,9 @@ def test_softmax_focal_alpha_tensor_matches_kornia():
     logits = _randn(4, 3, 5, seed=9)
     target = torch.randint(0, 3, (4, 5), generator=torch.Generator().manual_seed(10))
     target[0, :2] = -100
-    total = kornia_losses.focal_loss(logits, target, alpha=None, gamma=2.0, reduction="sum",
-                                     weight=alpha, ignore_index=-100)
+    total = kornia_losses.focal_loss(
+        logits, target, alpha=None, gamma=2.0, reduction="sum", weight=alpha, ignore_index=-100
+    )
     module = SoftmaxFocalLoss(alpha=alpha)
     torch.testing.assert_close(module(logits, target), total / (target != -100).sum())
     torch.testing.assert_close(torch.jit.script(module)(logits, target), module(logits, target))
@@ -125,9 +123,11 @@ def test_softmax_focal_kornia_scalar_alpha_as_tensor():
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
 def test_saturated_gradient_is_finite_for_any_gamma(gamma):
     logits = torch.tensor([[200.0, -200.0], [-200.0, 200.0]], requires_grad=True)
-    losses = [SoftmaxFocalLoss(gamma=gamma)(logits, torch.tensor([0, 0])),
-              FocalLoss(gamma=gamma)(logits, torch.tensor([[1.0, 0.0], [1.0, 0.0]])),
-              FocalLoss(gamma=gamma)(logits, torch.tensor([0, 1]))]
+    losses = [
+        SoftmaxFocalLoss(gamma=gamma)(logits, torch.tensor([0, 0])),
+        FocalLoss(gamma=gamma)(logits, torch.tensor([[1.0, 0.0], [1.0, 0.0]])),
+        FocalLoss(gamma=gamma)(logits, torch.tensor([0, 1])),
+    ]
     for loss in losses:
         (grad,) = torch.autograd.grad(loss, logits)
         assert torch.isfinite(loss) and torch.isfinite(grad).all()
@@ -143,8 +143,8 @@ def test_mtp_list_equals_stacked_and_reaches_every_head():
     torch.testing.assert_close(torch.jit.script(module)(logits, heads, labels), from_list)
     from_list.backward()
     for k, head in enumerate(heads, start=1):
-        assert torch.equal(head.grad[:, 6 - k:], torch.zeros(2, k, 5, dtype=DOUBLE)), k
-        assert head.grad[:, :6 - k].abs().sum() > 0, k
+        assert torch.equal(head.grad[:, 6 - k :], torch.zeros(2, k, 5, dtype=DOUBLE)), k
+        assert head.grad[:, : 6 - k].abs().sum() > 0, k
 
 
 def test_mtp_zero_lambda_is_the_main_cross_entropy():

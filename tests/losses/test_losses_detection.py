@@ -8,18 +8,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lossport.spec.domains import BoxesXYXY
 from lossport.losses import (
-    CenterNetLoss,
     CenternessLoss,
+    CenterNetLoss,
     DetectionLoss,
     DFLoss,
     FCOSLoss,
     VarifocalLoss,
 )
 from lossport.losses import boxes as B
-from lossport.losses.classification import binary_cross_entropy_with_logits
 from lossport.losses import detection as D
+from lossport.losses.classification import binary_cross_entropy_with_logits
+from lossport.spec.domains import BoxesXYXY
 
 D64 = torch.float64
 
@@ -29,6 +29,7 @@ def _gen(seed):
 
 
 # -- FCOS ------------------------------------------------------------------------------------
+
 
 def _fcos_levels(seed, batch=2, num_classes=3, sizes=((4, 5), (2, 3), (1, 1))):
     g = _gen(seed)
@@ -118,11 +119,11 @@ def test_ltrb_boxes_are_relative_to_the_location():
 
 # -- DFL -------------------------------------------------------------------------------------
 
+
 def test_dfl_layouts_agree_and_caller_tensors_are_kept():
     g = _gen(4)
     pred = torch.randn(3, 4, 16, generator=g, dtype=D64)
-    target = torch.tensor([[-2.0, 0.0, 7.5, 15.0], [14.99, 3.3, 40.0, 0.01],
-                           [1.0, 2.0, 3.0, 4.0]], dtype=D64)
+    target = torch.tensor([[-2.0, 0.0, 7.5, 15.0], [14.99, 3.3, 40.0, 0.01], [1.0, 2.0, 3.0, 4.0]], dtype=D64)
     before = target.clone()
     three_d = DFLoss()(pred, target)
     two_d = DFLoss()(pred.reshape(12, 16), target)
@@ -140,8 +141,7 @@ def test_dfl_targets_beyond_the_range_are_clamped():
     low = DFLoss()(pred, torch.full((1, 4), -5.0, dtype=D64))
     assert low.item() == pytest.approx(DFLoss()(pred, torch.zeros(1, 4, dtype=D64)).item())
     high = DFLoss()(pred, torch.full((1, 4), 99.0, dtype=D64))
-    assert high.item() == pytest.approx(DFLoss()(pred, torch.full((1, 4), 14.99,
-                                                                  dtype=D64)).item())
+    assert high.item() == pytest.approx(DFLoss()(pred, torch.full((1, 4), 14.99, dtype=D64)).item())
 
 
 def test_dfl_empty():
@@ -154,6 +154,7 @@ def test_dfl_empty():
 
 # -- varifocal and centerness ----------------------------------------------------------------
 
+
 def test_varifocal_reductions():
     g = _gen(6)
     logits = torch.randn(2, 5, 3, generator=g, dtype=D64)
@@ -164,7 +165,8 @@ def test_varifocal_reductions():
     default = VarifocalLoss()(logits, score, label)
     assert default.item() == pytest.approx(none.mean(1).sum().item(), rel=1e-12)
     assert VarifocalLoss(reduction="mean")(logits, score, label).item() == pytest.approx(
-        none.mean().item(), rel=1e-12)
+        none.mean().item(), rel=1e-12
+    )
 
 
 def test_varifocal_weight_carries_gradient():
@@ -174,7 +176,7 @@ def test_varifocal_weight_carries_gradient():
     (grad,) = torch.autograd.grad(VarifocalLoss()(logits, zero, zero), logits)
     p = 1 / (1 + math.exp(-1.5))
     bce = math.log1p(math.exp(1.5))
-    expected = 0.75 * (2 * p * p * (1 - p) * bce + p ** 2 * p)
+    expected = 0.75 * (2 * p * p * (1 - p) * bce + p**2 * p)
     assert grad.item() == pytest.approx(expected, rel=1e-10)
 
 
@@ -187,8 +189,7 @@ def test_varifocal_small_gamma_where_the_sigmoid_underflows():
 
 
 def test_varifocal_and_centerness_empty():
-    assert VarifocalLoss()(torch.zeros(2, 0, 3), torch.zeros(2, 0, 3),
-                           torch.zeros(2, 0, 3)).item() == 0.0
+    assert VarifocalLoss()(torch.zeros(2, 0, 3), torch.zeros(2, 0, 3), torch.zeros(2, 0, 3)).item() == 0.0
     assert CenternessLoss()(torch.zeros(0), torch.zeros(0)).item() == 0.0
     assert CenternessLoss()(torch.zeros(0), torch.zeros(0), torch.zeros(0)).item() == 0.0
 
@@ -199,8 +200,9 @@ def test_stable_bce_matches_torch_at_extreme_logits():
         target = torch.full_like(x, q)
         xg = x.clone().requires_grad_(True)
         ours = binary_cross_entropy_with_logits(xg, target)
-        torch.testing.assert_close(ours, F.binary_cross_entropy_with_logits(
-            x, target, reduction="none"), atol=1e-8, rtol=1e-12)
+        torch.testing.assert_close(
+            ours, F.binary_cross_entropy_with_logits(x, target, reduction="none"), atol=1e-8, rtol=1e-12
+        )
         (grad,) = torch.autograd.grad(ours.sum(), xg)
         torch.testing.assert_close(grad, torch.sigmoid(x) - target, atol=1e-12, rtol=1e-12)
 
@@ -211,12 +213,13 @@ def test_centerness_weights():
     weights = torch.tensor([2.0, 0.0, 1.0], dtype=D64)
     per = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     assert CenternessLoss()(logits, target, weights).item() == pytest.approx(
-        (2 * per[0] + per[2]).item() / 3, rel=1e-12)
-    torch.testing.assert_close(CenternessLoss(reduction="none")(logits, target, weights),
-                               per * weights)
+        (2 * per[0] + per[2]).item() / 3, rel=1e-12
+    )
+    torch.testing.assert_close(CenternessLoss(reduction="none")(logits, target, weights), per * weights)
 
 
 # -- CenterNet -------------------------------------------------------------------------------
+
 
 def _centernet_inputs(seed):
     from lossport import catalog
@@ -261,6 +264,7 @@ def test_centernet_heatmap_is_exact_at_extreme_logits():
 
 # -- combined detection ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("box_loss", ["giou", "diou", "ciou"])
 def test_detection_box_term_uses_the_box_losses(box_loss):
     g = _gen(8)
@@ -302,8 +306,9 @@ def test_detection_without_batch_dimension_and_formats():
     flat = DetectionLoss()(logits, boxes, labels, targets)
 
     def cxcywh(b):
-        return torch.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
-                            b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], -1)
+        return torch.stack(
+            [(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], -1
+        )
 
     converted = DetectionLoss(box_format="cxcywh")(logits, cxcywh(boxes), labels, cxcywh(targets))
     for key in batched:

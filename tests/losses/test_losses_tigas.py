@@ -21,8 +21,13 @@ def _pair_loop(scores, labels, margin):
     fake = [j for j in range(len(scores)) if labels[j] <= 0.5]
     if not real or not fake:
         return (scores * 0).sum()
-    terms = [F.margin_ranking_loss(scores[i:i + 1], scores[j:j + 1], torch.ones_like(scores[:1]),
-                                   margin=margin) for i in real for j in fake]
+    terms = [
+        F.margin_ranking_loss(
+            scores[i : i + 1], scores[j : j + 1], torch.ones_like(scores[:1]), margin=margin
+        )
+        for i in real
+        for j in fake
+    ]
     return torch.stack(terms).mean()
 
 
@@ -49,11 +54,13 @@ def test_missing_class_gives_zero_ranking_and_zero_ranking_gradient(labels):
 
 def test_components_are_returned_in_order_and_total_is_weighted_sum():
     scores, logits, labels = _batch(9, 4)
-    total, parts = CombinedLoss(regression_weight=2.0, classification_weight=0.5,
-                                ranking_weight=3.0)(scores, logits, labels)
+    total, parts = CombinedLoss(regression_weight=2.0, classification_weight=0.5, ranking_weight=3.0)(
+        scores, logits, labels
+    )
     assert list(parts) == ["regression", "classification", "ranking", "total"]
-    torch.testing.assert_close(total, 2.0 * parts["regression"] + 0.5 * parts["classification"]
-                               + 3.0 * parts["ranking"])
+    torch.testing.assert_close(
+        total, 2.0 * parts["regression"] + 0.5 * parts["classification"] + 3.0 * parts["ranking"]
+    )
     assert parts["total"] is total
 
 
@@ -81,8 +88,7 @@ def test_non_finite_total_raises_in_torchscript():
 def test_checks_are_skipped_in_the_exported_graph():
     inputs = _batch(4, 6, dtype=torch.float32)
     batch = torch.export.Dim("batch", min=2)
-    program = torch.export.export(CombinedLoss(), inputs,
-                                  dynamic_shapes=({0: batch}, {0: batch}, {0: batch}))
+    program = torch.export.export(CombinedLoss(), inputs, dynamic_shapes=({0: batch}, {0: batch}, {0: batch}))
     scores = inputs[0].clone()
     scores[0] = float("nan")
     total, parts = program.module()(scores, inputs[1], inputs[2])

@@ -39,8 +39,9 @@ def test_trainer_checkpoint_infers_config(tigas_fixtures, mode):
     assert_fixture_score(checkpoint.build(num_attention_heads=4), tigas_fixtures, mode)
 
 
-@pytest.mark.parametrize("wrap", ["save_model", "raw", "module_prefix", "compiled_prefix",
-                                  "state_dict_key", "numpy_scalars"])
+@pytest.mark.parametrize(
+    "wrap", ["save_model", "raw", "module_prefix", "compiled_prefix", "state_dict_key", "numpy_scalars"]
+)
 def test_other_formats(tigas_fixtures, tmp_path, wrap):
     state = fixture_state(tigas_fixtures)
     payload = {
@@ -49,8 +50,7 @@ def test_other_formats(tigas_fixtures, tmp_path, wrap):
         "module_prefix": {f"module.{k}": v for k, v in state.items()},
         "compiled_prefix": {"model_state_dict": {f"_orig_mod.{k}": v for k, v in state.items()}},
         "state_dict_key": {"state_dict": state, "epoch": 3},
-        "numpy_scalars": {"model_state_dict": state, "best_val_loss": np.float64(0.25),
-                          "epoch": np.int64(4)},
+        "numpy_scalars": {"model_state_dict": state, "best_val_loss": np.float64(0.25), "epoch": np.int64(4)},
     }[wrap]
     torch.save(payload, tmp_path / "checkpoint.pt")
     checkpoint = read_checkpoint(tmp_path / "checkpoint.pt")
@@ -70,8 +70,9 @@ def test_half_precision_weights_load(tigas_fixtures, tmp_path):
 
 def test_heads_override(tigas_fixtures):
     for heads in (1, 2, 8):
-        assert_fixture_score(load_model(tigas_fixtures / "tigas_full_small.pt",
-                                        num_attention_heads=heads), tigas_fixtures)
+        assert_fixture_score(
+            load_model(tigas_fixtures / "tigas_full_small.pt", num_attention_heads=heads), tigas_fixtures
+        )
     with pytest.raises(CheckpointError, match="num_attention_heads must divide"):
         load_model(tigas_fixtures / "tigas_full_small.pt", num_attention_heads=3)
 
@@ -90,11 +91,14 @@ def test_misfit_names_keys(tigas_fixtures, tmp_path):
     assert "mis-shaped: binary_classifier.3.weight [3, 32] (model: [2, 32])" in message
 
 
-@pytest.mark.parametrize("content, match", [
-    (b"hello, not a checkpoint\n", "not a readable PyTorch checkpoint"),
-    (b"", "not a readable PyTorch checkpoint"),
-    (b"\x89PNG\r\n\x1a\n" + bytes(64), "not a readable PyTorch checkpoint"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"hello, not a checkpoint\n", "not a readable PyTorch checkpoint"),
+        (b"", "not a readable PyTorch checkpoint"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(64), "not a readable PyTorch checkpoint"),
+    ],
+)
 def test_not_a_checkpoint(tmp_path, content, match):
     (tmp_path / "junk.pt").write_bytes(content)
     with pytest.raises(CheckpointError, match=match):
@@ -108,14 +112,23 @@ def test_truncated_checkpoint(tigas_fixtures, tmp_path):
         read_checkpoint(tmp_path / "cut.pt")
 
 
-@pytest.mark.parametrize("payload, match", [
-    ([1, 2, 3], "expected a state_dict"),
-    ({"weight": torch.zeros(2)}, "not a TIGAS checkpoint"),
-    ({"model_state_dict": {"perceptual_extractor.stem.0.weight": torch.zeros(8, 3, 3, 3),
-                           "perceptual_aggregator.0.weight": torch.zeros(64, 240)}},
-     "neither aux_branch"),
-    ({"model_state_dict": {}, "note": "x"}, "not a TIGAS checkpoint"),
-])
+@pytest.mark.parametrize(
+    "payload, match",
+    [
+        ([1, 2, 3], "expected a state_dict"),
+        ({"weight": torch.zeros(2)}, "not a TIGAS checkpoint"),
+        (
+            {
+                "model_state_dict": {
+                    "perceptual_extractor.stem.0.weight": torch.zeros(8, 3, 3, 3),
+                    "perceptual_aggregator.0.weight": torch.zeros(64, 240),
+                }
+            },
+            "neither aux_branch",
+        ),
+        ({"model_state_dict": {}, "note": "x"}, "not a TIGAS checkpoint"),
+    ],
+)
 def test_not_a_tigas_state_dict(tmp_path, payload, match):
     torch.save(payload, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match=match):
@@ -128,8 +141,7 @@ def test_missing_file(tmp_path):
 
 
 def test_unsafe_pickle_needs_trust(tigas_fixtures, tmp_path):
-    payload = {"model_state_dict": fixture_state(tigas_fixtures),
-               "args": argparse.Namespace(lr=1e-4)}
+    payload = {"model_state_dict": fixture_state(tigas_fixtures), "args": argparse.Namespace(lr=1e-4)}
     torch.save(payload, tmp_path / "pickled.pt")
     with pytest.raises(CheckpointError, match="argparse.Namespace.*--trust-checkpoint"):
         read_checkpoint(tmp_path / "pickled.pt")
@@ -137,6 +149,7 @@ def test_unsafe_pickle_needs_trust(tigas_fixtures, tmp_path):
 
 
 # -- the hub path (huggingface_hub is patched; the network is never used) --------------------
+
 
 def test_hub_download_success(tigas_fixtures, monkeypatch):
     hub = pytest.importorskip("huggingface_hub")
@@ -157,8 +170,9 @@ def test_hub_offline(monkeypatch):
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     def offline(*args, **kwargs):
-        raise LocalEntryNotFoundError("Cannot find the requested files in the disk cache and "
-                                      "outgoing traffic has been disabled.")
+        raise LocalEntryNotFoundError(
+            "Cannot find the requested files in the disk cache and outgoing traffic has been disabled."
+        )
 
     monkeypatch.setattr(hub, "hf_hub_download", offline)
     with pytest.raises(CheckpointError, match=r"offline.*--checkpoint FILE"):

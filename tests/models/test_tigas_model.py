@@ -15,8 +15,7 @@ import torch
 from lossport.errors import ConfigError, InvalidInputError
 from lossport.models.tigas import TIGASModel, load_model
 from lossport.models.tigas.numerics import atan2, lower_median
-from lossport.models.tigas.spectral import (AZIMUTH_BASE, AZIMUTH_TANGENTS, frequency_bins,
-                                            real_dft2)
+from lossport.models.tigas.spectral import AZIMUTH_BASE, AZIMUTH_TANGENTS, frequency_bins, real_dft2
 
 MODES = ("fast", "full")
 SMALL = {"base_channels": 8, "feature_dim": 64, "num_attention_heads": 4}
@@ -37,6 +36,7 @@ def naive_module():
 
 
 # -- upstream parity --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("case", [0, 1])
@@ -94,13 +94,16 @@ def test_branches_match_plain_formulas(size):
     naive.load_state_dict(model.state_dict())
     x = model.normalize(torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(4)))
     with torch.no_grad():
-        torch.testing.assert_close(model.spectral_analyzer(x), naive.spectral_analyzer(x),
-                                   atol=1e-5, rtol=1e-4)
-        torch.testing.assert_close(model.statistical_estimator(x), naive.statistical_estimator(x),
-                                   atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            model.spectral_analyzer(x), naive.spectral_analyzer(x), atol=1e-5, rtol=1e-4
+        )
+        torch.testing.assert_close(
+            model.statistical_estimator(x), naive.statistical_estimator(x), atol=1e-5, rtol=1e-4
+        )
 
 
 # -- spectral primitives ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("size", [(32, 32), (33, 47), (72, 96), (50, 35)])
 def test_real_dft_matches_rfft2(size):
@@ -119,8 +122,9 @@ def test_atan2_conventions():
     y = torch.randn(1000, generator=torch.Generator().manual_seed(1))
     x = torch.randn(1000, generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(atan2(y, x), torch.atan2(y, x), atol=1e-6, rtol=0)
-    special = atan2(torch.tensor([0.0, -0.0, 1.0, -1.0, 0.0, 2.0]),
-                    torch.tensor([-1.0, -1.0, 0.0, 0.0, 0.0, 2.0]))
+    special = atan2(
+        torch.tensor([0.0, -0.0, 1.0, -1.0, 0.0, 2.0]), torch.tensor([-1.0, -1.0, 0.0, 0.0, 0.0, 2.0])
+    )
     expected = torch.tensor([math.pi, math.pi, math.pi / 2, -math.pi / 2, 0.0, math.pi / 4])
     torch.testing.assert_close(special, expected)
     point = torch.zeros(2, requires_grad=True)
@@ -130,7 +134,7 @@ def test_atan2_conventions():
 
 def _upstream_bins(height, width):
     fy, fx = torch.meshgrid(torch.fft.fftfreq(height), torch.fft.rfftfreq(width), indexing="ij")
-    r = torch.sqrt(fx ** 2 + fy ** 2)
+    r = torch.sqrt(fx**2 + fy**2)
     radial = (r / (r.max() + 1e-8) * 31).long().clamp(0, 31)
     # float32 angle correctly rounded from float64 (PyTorch's vectorised float32 atan2 is off by
     # one ulp at a few points, e.g. one of the 256x256 grid)
@@ -143,8 +147,7 @@ def _upstream_bins(height, width):
 
 @pytest.mark.parametrize("size", [(64, 64), (72, 96), (256, 256), (33, 47), (97, 128), (40, 300)])
 def test_frequency_bins(size):
-    radial, azimuthal = frequency_bins(*size, torch.device("cpu"), AZIMUTH_BASE,
-                                       list(AZIMUTH_TANGENTS))
+    radial, azimuthal = frequency_bins(*size, torch.device("cpu"), AZIMUTH_BASE, list(AZIMUTH_TANGENTS))
     expected_radial, expected_azimuthal, upstream = _upstream_bins(*size)
     assert torch.equal(radial, expected_radial)
     assert torch.equal(azimuthal, expected_azimuthal)
@@ -160,6 +163,7 @@ def test_lower_median():
 
 # -- options and input checks -----------------------------------------------------------------
 
+
 def test_input_range_option():
     unit = small("fast", seed=5)
     signed = TIGASModel(mode="fast", input_range="[-1,1]", **SMALL).eval()
@@ -170,21 +174,29 @@ def test_input_range_option():
         torch.testing.assert_close(signed(images * 4 - 2), signed((images * 4 - 2).clamp(-1, 1)))
 
 
-@pytest.mark.parametrize("bad, match", [
-    (torch.rand(3, 64, 64), r"\[batch, 3, height, width\]"),
-    (torch.rand(1, 4, 64, 64), "RGB channels"),
-    (torch.randint(0, 255, (1, 3, 64, 64)), "floating-point"),
-    (torch.rand(1, 3, 31, 64), "at least 32x32"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (torch.rand(3, 64, 64), r"\[batch, 3, height, width\]"),
+        (torch.rand(1, 4, 64, 64), "RGB channels"),
+        (torch.randint(0, 255, (1, 3, 64, 64)), "floating-point"),
+        (torch.rand(1, 3, 31, 64), "at least 32x32"),
+    ],
+)
 def test_bad_input(bad, match):
     with pytest.raises(InvalidInputError, match=match):
         small("fast")(bad)
 
 
-@pytest.mark.parametrize("config, match", [
-    ({"mode": "medium"}, "mode"), ({"feature_dim": 62}, "multiple of 4"),
-    ({"feature_dim": 64, "num_attention_heads": 3}, "divide"), ({"input_range": "0-255"}, "input_range"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"mode": "medium"}, "mode"),
+        ({"feature_dim": 62}, "multiple of 4"),
+        ({"feature_dim": 64, "num_attention_heads": 3}, "divide"),
+        ({"input_range": "0-255"}, "input_range"),
+    ],
+)
 def test_bad_config(config, match):
     with pytest.raises(ConfigError, match=match):
         TIGASModel(**{"base_channels": 8, **config})
@@ -205,6 +217,7 @@ def test_float64(mode):
 
 
 # -- export -----------------------------------------------------------------------------------
+
 
 def _script(model):
     with warnings.catch_warnings():
@@ -231,9 +244,15 @@ def test_onnx_export_dynamic(tmp_path, mode):
 
     model = small(mode, seed=9)
     path = tmp_path / f"tigas_{mode}.onnx"
-    torch.onnx.export(model, (torch.rand(2, 3, 64, 64),), str(path), dynamo=True, opset_version=18,
-                      dynamic_shapes=({0: Dim("batch"), 2: Dim("height"), 3: Dim("width")},),
-                      verbose=False)
+    torch.onnx.export(
+        model,
+        (torch.rand(2, 3, 64, 64),),
+        str(path),
+        dynamo=True,
+        opset_version=18,
+        dynamic_shapes=({0: Dim("batch"), 2: Dim("height"), 3: Dim("width")},),
+        verbose=False,
+    )
     dims = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_value for d in dims][1] == 3 and all(d.dim_param for i, d in enumerate(dims) if i != 1)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -271,13 +290,23 @@ def test_branch_features_export(tmp_path):
 
     branches = _Branches(small("full", seed=13)).eval()
     path = tmp_path / "branches.onnx"
-    torch.onnx.export(branches, (torch.rand(2, 3, 64, 64) * 2 - 1,), str(path), dynamo=True,
-                      opset_version=18, verbose=False, optimize=False,
-                      dynamic_shapes=({0: Dim("batch"), 2: Dim("height"), 3: Dim("width")},))
+    torch.onnx.export(
+        branches,
+        (torch.rand(2, 3, 64, 64) * 2 - 1,),
+        str(path),
+        dynamo=True,
+        opset_version=18,
+        verbose=False,
+        optimize=False,
+        dynamic_shapes=({0: Dim("batch"), 2: Dim("height"), 3: Dim("width")},),
+    )
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     checker = ((torch.arange(48)[:, None] + torch.arange(40)) % 2 * 2 - 1.0).expand(1, 3, 48, 40)
-    for x in (torch.rand(1, 3, 72, 96, generator=torch.Generator().manual_seed(14)) * 2 - 1,
-              -torch.ones(2, 3, 48, 40), checker.contiguous()):
+    for x in (
+        torch.rand(1, 3, 72, 96, generator=torch.Generator().manual_seed(14)) * 2 - 1,
+        -torch.ones(2, 3, 48, 40),
+        checker.contiguous(),
+    ):
         got = session.run(None, {session.get_inputs()[0].name: x.numpy()})
         with torch.no_grad():
             expected = branches(x)

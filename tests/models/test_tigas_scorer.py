@@ -20,8 +20,7 @@ SMALL = {"base_channels": 8, "feature_dim": 64, "num_attention_heads": 4}
 
 @pytest.fixture
 def scorer(tigas_fixtures):
-    return TIGAS(tigas_fixtures / "tigas_fast_small.pt", img_size=64, device="cpu",
-                 num_attention_heads=4)
+    return TIGAS(tigas_fixtures / "tigas_fast_small.pt", img_size=64, device="cpu", num_attention_heads=4)
 
 
 def random_rgb(path, size=(50, 40), seed=0):
@@ -38,6 +37,7 @@ def by_hand(image: Image.Image, side: int) -> torch.Tensor:
 
 
 # -- tensors -----------------------------------------------------------------------------
+
 
 def test_tensor_input_not_resized(scorer, tigas_fixtures):
     data = np.load(tigas_fixtures / "tigas_fast_small_io.npz")
@@ -60,13 +60,16 @@ def test_differentiable_on_tensors_that_require_grad(scorer, tigas_fixtures):
     assert all(p.grad is None for p in scorer.model.parameters())
 
 
-@pytest.mark.parametrize("bad, match", [
-    (torch.rand(64, 64), r"\[batch, 3, height, width\]"),
-    (torch.rand(1, 1, 64, 64), "RGB channels"),
-    (torch.zeros(1, 3, 64, 64, dtype=torch.uint8), "floating-point"),
-    (torch.rand(2, 3, 64, 20), "at least 32x32"),
-    (12, "must be a torch.Tensor|cannot score"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (torch.rand(64, 64), r"\[batch, 3, height, width\]"),
+        (torch.rand(1, 1, 64, 64), "RGB channels"),
+        (torch.zeros(1, 3, 64, 64, dtype=torch.uint8), "floating-point"),
+        (torch.rand(2, 3, 64, 20), "at least 32x32"),
+        (12, "must be a torch.Tensor|cannot score"),
+    ],
+)
 def test_bad_tensors(scorer, bad, match):
     with pytest.raises(InvalidInputError, match=match):
         scorer(bad)
@@ -82,6 +85,7 @@ def test_list_of_tensors(scorer):
 
 
 # -- files and PIL images ------------------------------------------------------------------
+
 
 def test_path_and_pil_inputs(scorer, tmp_path):
     path = random_rgb(tmp_path / "a.png")
@@ -145,6 +149,7 @@ def test_image_conversions(tmp_path):
 
 # -- generator loss and specs -------------------------------------------------------------------
 
+
 def test_generator_loss(tigas_fixtures):
     model = TIGAS(tigas_fixtures / "tigas_full_small.pt", device="cpu").model
     loss = TIGASGeneratorLoss(model).train()
@@ -176,8 +181,9 @@ def test_specs_build_offline(name, tigas_fixtures):
         built = spec.instantiate({**config, **variant})
         model = built if isinstance(built, TIGASModel) else built.model
         assert model.mode == variant["mode"]
-    from_file = resolve_weights(checkpoint=tigas_fixtures / "tigas_full_small.pt",
-                                overrides={"num_attention_heads": 4})
+    from_file = resolve_weights(
+        checkpoint=tigas_fixtures / "tigas_full_small.pt", overrides={"num_attention_heads": 4}
+    )
     assert from_file.model.mode == "full" and from_file.config["mode"] == "full"
 
 
@@ -193,7 +199,7 @@ def test_spec_edge_cases_finite(mode):
     for name, (images,) in spec.edge_inputs().items():
         images = images.clone().requires_grad_(True)
         score, logits = model(images)
-        grad, = torch.autograd.grad(spec.objective(score), images)
+        (grad,) = torch.autograd.grad(spec.objective(score), images)
         assert torch.isfinite(score).all() and torch.isfinite(logits).all(), name
         assert torch.isfinite(grad).all(), name
 
@@ -201,5 +207,6 @@ def test_spec_edge_cases_finite(mode):
 def test_preprocess_metadata_of_spec():
     spec = catalog.get_spec("tigas")
     meta = spec.metadata(spec.resolve_config({"img_size": 224, "input_range": "[-1,1]"}))
-    assert meta == {"preprocess": '{"size": [224, 224], "range": "[-1,1]", '
-                                  '"channel_order": "RGB", "layout": "NCHW"}'}
+    assert meta == {
+        "preprocess": '{"size": [224, 224], "range": "[-1,1]", "channel_order": "RGB", "layout": "NCHW"}'
+    }

@@ -15,16 +15,16 @@ from click.testing import CliRunner
 from onnx import numpy_helper
 
 from lossport import catalog
-from lossport.cli import main
 from lossport.artifact import runtime as artifact_runtime
 from lossport.artifact.metadata import read_metadata
 from lossport.artifact.runtime import TorchScriptArtifact
+from lossport.cli import main
 from lossport.export import export_artifact
 from lossport.export.onnx import translate
 from lossport.export.onnx.torch_internals import OpTranslations
 from lossport.export.torchscript import quiet_torchscript
-from lossport.validation.export_check import verify_export
 from lossport.validation.compare import compare
+from lossport.validation.export_check import verify_export
 from lossport.validation.policy import TOLERANCES
 from lossport.validation.suite import ValidationOptions, validate_artifact, validate_spec
 
@@ -60,7 +60,9 @@ def test_validate_spec_passes_with_gradients_on_every_backend(tiny_spec):
 
 
 def test_a_weights_altered_after_export_fail(tiny_spec, tmp_path):
-    onnx_path = export_artifact(tiny_spec, verify=verify_export, fmt="onnx", with_grad=True, path=tmp_path / "t.onnx").path
+    onnx_path = export_artifact(
+        tiny_spec, verify=verify_export, fmt="onnx", with_grad=True, path=tmp_path / "t.onnx"
+    ).path
     model = onnx.load(str(onnx_path))
     weight = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)))
     values = numpy_helper.to_array(weight).copy()
@@ -92,12 +94,18 @@ class _Erf(torch.nn.Module):
 
 def test_b_a_numerically_wrong_onnx_translation_fails(tmp_path, monkeypatch):
     """Simulate an exporter bug: aten.erf translated as tanh (close in shape, wrong numbers)."""
-    from lossport.spec.domains import Real
     from lossport.spec import Spec, TensorSpec
+    from lossport.spec.domains import Real
 
-    spec = Spec(name="erf_sum", build=_Erf, source="test", summary="test-only",
-                inputs=(TensorSpec("prediction", ("batch",), Real(), differentiable=True),),
-                outputs=("loss",), shapes=({"batch": 5}, {"batch": 9}))
+    spec = Spec(
+        name="erf_sum",
+        build=_Erf,
+        source="test",
+        summary="test-only",
+        inputs=(TensorSpec("prediction", ("batch",), Real(), differentiable=True),),
+        outputs=("loss",),
+        shapes=({"batch": 5}, {"batch": 9}),
+    )
     from onnxscript import opset18 as op
 
     def wrong_erf(x):
@@ -124,7 +132,9 @@ def test_b_a_numerically_wrong_onnx_translation_fails(tmp_path, monkeypatch):
 
 def test_c_a_specialised_batch_fails_on_other_batches(tmp_path):
     spec = catalog.get_spec("rmse")
-    path = export_artifact(spec, verify=verify_export, fmt="onnx", dynamic=["time"], path=tmp_path / "r.onnx").path
+    path = export_artifact(
+        spec, verify=verify_export, fmt="onnx", dynamic=["time"], path=tmp_path / "r.onnx"
+    ).path
     report = validate_artifact(path, ValidationOptions(backends=("ort-cpu",)))
     assert not report.passed
     errors = [r for r in report.results if r.error]
@@ -149,8 +159,22 @@ def test_cuda_is_skipped_with_a_reason_or_required(monkeypatch):
 def test_cli_validate_reports_and_exit_codes(tmp_path):
     runner = CliRunner()
     json_path, junit_path = tmp_path / "v.json", tmp_path / "v.xml"
-    result = runner.invoke(main, ["validate", "losses", "rmse", "--backends", "eager,ort-cpu",
-                                  "--json", str(json_path), "--junit", str(junit_path), "--seed", "5"])
+    result = runner.invoke(
+        main,
+        [
+            "validate",
+            "losses",
+            "rmse",
+            "--backends",
+            "eager,ort-cpu",
+            "--json",
+            str(json_path),
+            "--junit",
+            str(junit_path),
+            "--seed",
+            "5",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "rmse" in result.output and "pass" in result.output
     data = json.loads(json_path.read_text())
@@ -171,19 +195,42 @@ def test_cli_validate_in_parallel_processes_matches_one_process(tmp_path):
     numbers = {}
     for workers in ("1", "2"):
         path = tmp_path / f"v{workers}.json"
-        result = CliRunner().invoke(main, ["validate", "losses", "snr", "rmse", "--backends",
-                                           "eager,torchscript", "--jobs", workers, "--json", str(path)])
+        result = CliRunner().invoke(
+            main,
+            [
+                "validate",
+                "losses",
+                "snr",
+                "rmse",
+                "--backends",
+                "eager,torchscript",
+                "--jobs",
+                workers,
+                "--json",
+                str(path),
+            ],
+        )
         assert result.exit_code == 0, result.output
-        numbers[workers] = [(spec["spec"], [(r["backend"], r["case"], c["output"], c["max_abs"])
-                                            for r in spec["results"] for c in r["comparisons"]])
-                            for spec in json.loads(path.read_text())["specs"]]
+        numbers[workers] = [
+            (
+                spec["spec"],
+                [
+                    (r["backend"], r["case"], c["output"], c["max_abs"])
+                    for r in spec["results"]
+                    for c in r["comparisons"]
+                ],
+            )
+            for spec in json.loads(path.read_text())["specs"]
+        ]
     assert [name for name, _ in numbers["2"]] == ["snr", "rmse"]
     assert numbers["1"] == numbers["2"]
 
 
 def test_cli_validate_mismatch_exits_1(tmp_path):
     spec = catalog.get_spec("rmse")
-    path = export_artifact(spec, verify=verify_export, fmt="onnx", dynamic=["time"], path=tmp_path / "r.onnx").path
+    path = export_artifact(
+        spec, verify=verify_export, fmt="onnx", dynamic=["time"], path=tmp_path / "r.onnx"
+    ).path
     junit = tmp_path / "v.xml"
     result = CliRunner().invoke(main, ["validate", "artifact", str(path), "--junit", str(junit)])
     assert result.exit_code == 1, result.output
@@ -191,13 +238,16 @@ def test_cli_validate_mismatch_exits_1(tmp_path):
     assert ET.parse(junit).getroot().findall(".//error")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["validate", "losses", "nope"], "unknown loss 'nope'"),
-    (["validate", "losses", "rmse", "--backends", "ort-gpu"], "unknown backend ort-gpu"),
-    (["validate", "losses", "rmse", "--backends", "eager", "--require-cuda"], "--require-cuda needs"),
-    (["validate", "artifact", "absent.onnx"], "absent.onnx: no such file"),
-    (["validate", "all", "--jobs", "0"], "Invalid value for '--jobs'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["validate", "losses", "nope"], "unknown loss 'nope'"),
+        (["validate", "losses", "rmse", "--backends", "ort-gpu"], "unknown backend ort-gpu"),
+        (["validate", "losses", "rmse", "--backends", "eager", "--require-cuda"], "--require-cuda needs"),
+        (["validate", "artifact", "absent.onnx"], "absent.onnx: no such file"),
+        (["validate", "all", "--jobs", "0"], "Invalid value for '--jobs'"),
+    ],
+)
 def test_cli_validate_bad_input(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, args)

@@ -31,9 +31,11 @@ def check_torch_version(version: str = torch.__version__) -> None:
     """Raise :class:`ExportError` unless ``version`` is within ``TESTED_TORCH``."""
     low, high = TESTED_TORCH
     if not low <= _release(version) <= high:
-        raise ExportError(f"ONNX export uses internals of torch {low[0]}.{low[1]} to "
-                          f"{high[0]}.{high[1]}, and this is torch {version}; install a torch in "
-                          f"that range (TorchScript export works with any)")
+        raise ExportError(
+            f"ONNX export uses internals of torch {low[0]}.{low[1]} to "
+            f"{high[0]}.{high[1]}, and this is torch {version}; install a torch in "
+            f"that range (TorchScript export works with any)"
+        )
 
 
 check_torch_version()
@@ -51,8 +53,10 @@ try:
     from torch.onnx._internal.exporter import _core, _decomp, _fx_passes, _registration
     from torch.onnx._internal.fx.passes import type_promotion
 except (ImportError, AttributeError) as exc:  # a build without the exporter modules
-    raise ExportError(f"ONNX export needs the torch.onnx exporter modules, which torch "
-                      f"{torch.__version__} lacks ({exc}); install a supported torch") from exc
+    raise ExportError(
+        f"ONNX export needs the torch.onnx exporter modules, which torch "
+        f"{torch.__version__} lacks ({exc}); install a supported torch"
+    ) from exc
 
 OpTranslations = _registration.ONNXRegistry
 
@@ -74,8 +78,20 @@ def compiling_flag() -> Iterator[None]:
 
 
 __all__ = [
-    "ConstantSource", "DimDynamic", "FakeTensorMode", "OpTranslations", "ShapeEnv", "_core",
-    "_decomp", "_fx_passes", "compiling_flag", "decomposition_table", "detect_fake_mode",
-    "enable_python_dispatcher", "make_contiguous_strides_for", "make_fx", "onnxscript_apis",
+    "ConstantSource",
+    "DimDynamic",
+    "FakeTensorMode",
+    "OpTranslations",
+    "ShapeEnv",
+    "_core",
+    "_decomp",
+    "_fx_passes",
+    "compiling_flag",
+    "decomposition_table",
+    "detect_fake_mode",
+    "enable_python_dispatcher",
+    "make_contiguous_strides_for",
+    "make_fx",
+    "onnxscript_apis",
     "type_promotion",
 ]

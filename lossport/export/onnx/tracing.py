@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
 
 import torch
 from torch import nn
+
 from lossport.export.onnx.torch_internals import (
     ConstantSource,
     DimDynamic,
@@ -41,8 +42,19 @@ from lossport.spec import Spec
 aten = torch.ops.aten
 
 
-def _convolution_input_backward(grad_output, input, weight, bias_sizes, stride, padding,
-                                dilation, transposed, output_padding, groups, output_mask):
+def _convolution_input_backward(
+    grad_output,
+    input,
+    weight,
+    bias_sizes,
+    stride,
+    padding,
+    dilation,
+    transposed,
+    output_padding,
+    groups,
+    output_mask,
+):
     """Input gradient of a (non-transposed) N-d convolution, as a convolution where it can be.
 
     Stride 1: the input gradient is the convolution of ``grad_output`` with the kernel flipped
@@ -70,10 +82,16 @@ def _convolution_input_backward(grad_output, input, weight, bias_sizes, stride, 
         swapped = weight.reshape(groups, out_per_group, in_per_group, *kernel).transpose(1, 2)
         swapped = swapped.reshape(groups * in_per_group, out_per_group, *kernel)
         flipped = aten.flip(swapped, list(range(2, 2 + spatial)))
-        return (aten.convolution(grad_output, flipped, None, stride, full_padding, dilation, False,
-                                 [0] * spatial, groups), None, None)
-    full = aten.convolution(grad_output, weight, None, stride, [0] * spatial, dilation, True,
-                            [0] * spatial, groups)
+        return (
+            aten.convolution(
+                grad_output, flipped, None, stride, full_padding, dilation, False, [0] * spatial, groups
+            ),
+            None,
+            None,
+        )
+    full = aten.convolution(
+        grad_output, weight, None, stride, [0] * spatial, dilation, True, [0] * spatial, groups
+    )
     pads: List[int] = []
     for dim in reversed(range(spatial)):
         pads += [0, stride[dim] - 1]
@@ -103,16 +121,20 @@ def decompositions(translations: OpTranslations) -> Dict[Any, Callable]:
     """The ONNX exporter's decomposition table for the ops ``translations`` covers, plus ours,
     plus PyTorch's own decomposition of ``nll_loss_forward``: its ONNX translation returns a
     wrong ``total_weight`` (unused by a forward graph, but the backward divides by it)."""
-    table = dict(_decomp.create_onnx_friendly_decomposition_table(
-        set(_decomp.get_onnx_implemented_overloads(translations))))
+    table = dict(
+        _decomp.create_onnx_friendly_decomposition_table(
+            set(_decomp.get_onnx_implemented_overloads(translations))
+        )
+    )
     table[aten.convolution_backward.default] = _convolution_input_backward
     table[aten._native_batch_norm_legit_no_training.default] = _batch_norm_inference
     table[aten.nll_loss_forward.default] = decomposition_table[aten.nll_loss_forward.default]
     return table
 
 
-def symbolic_inputs(spec: Spec, example: Sequence[torch.Tensor],
-                    dynamic: Sequence[str]) -> Tuple[List[torch.Tensor], Dict[str, str]]:
+def symbolic_inputs(
+    spec: Spec, example: Sequence[torch.Tensor], dynamic: Sequence[str]
+) -> Tuple[List[torch.Tensor], Dict[str, str]]:
     """Fake inputs shaped like ``example`` whose ``dynamic`` dims are shared symbols.
 
     Returns the inputs and the name of each symbol -> its dim name (for naming ONNX axes).
@@ -129,15 +151,21 @@ def symbolic_inputs(spec: Spec, example: Sequence[torch.Tensor],
                 sizes.append(int(hint))
                 continue
             if dim not in symbols:
-                symbol = shape_env.create_symbol(int(hint), ConstantSource(dim),
-                                                 dynamic_dim=DimDynamic.DYNAMIC,
-                                                 do_not_specialize_zero_one=True)
+                symbol = shape_env.create_symbol(
+                    int(hint),
+                    ConstantSource(dim),
+                    dynamic_dim=DimDynamic.DYNAMIC,
+                    do_not_specialize_zero_one=True,
+                )
                 symbols[dim] = shape_env.create_symintnode(symbol, hint=int(hint))
                 names[str(symbol)] = dim
             sizes.append(symbols[dim])
         with mode:
-            inputs.append(torch.empty_strided(sizes, make_contiguous_strides_for(sizes),
-                                              dtype=tensor.dtype, device=tensor.device))
+            inputs.append(
+                torch.empty_strided(
+                    sizes, make_contiguous_strides_for(sizes), dtype=tensor.dtype, device=tensor.device
+                )
+            )
     return inputs, names
 
 
@@ -154,9 +182,14 @@ def _frozen(module: nn.Module) -> Iterator[None]:
             parameter.requires_grad_(flag)
 
 
-def trace(program: Callable[..., Tuple[torch.Tensor, ...]], module: nn.Module, spec: Spec,
-          example: Sequence[torch.Tensor], dynamic: Sequence[str],
-          translations: OpTranslations) -> Tuple[torch.fx.GraphModule, Dict[str, str]]:
+def trace(
+    program: Callable[..., Tuple[torch.Tensor, ...]],
+    module: nn.Module,
+    spec: Spec,
+    example: Sequence[torch.Tensor],
+    dynamic: Sequence[str],
+    translations: OpTranslations,
+) -> Tuple[torch.fx.GraphModule, Dict[str, str]]:
     """Trace ``program(*inputs) -> tuple of tensors`` (which calls ``module``).
 
     Returns the graph and the symbol name -> dim name map of its inputs' dynamic dims.
@@ -164,8 +197,12 @@ def trace(program: Callable[..., Tuple[torch.Tensor, ...]], module: nn.Module, s
     inputs, names = symbolic_inputs(spec, example, dynamic)
     functional = torch.func.functionalize(program, remove="mutations")
     with compiling_flag(), _frozen(module):
-        graph = make_fx(functional, tracing_mode="symbolic", decomposition_table=decompositions(translations),
-                        _allow_non_fake_inputs=True)(*inputs)
+        graph = make_fx(
+            functional,
+            tracing_mode="symbolic",
+            decomposition_table=decompositions(translations),
+            _allow_non_fake_inputs=True,
+        )(*inputs)
     _expand_symbolic_numel(graph)
     return graph, names
 

@@ -68,23 +68,33 @@ def exported_program(graph: torch.fx.GraphModule, module: torch.nn.Module) -> Ex
                 placeholder = fx_graph.placeholder("c_" + name.replace(".", "_"))
             placeholder.meta["val"] = fake_mode.from_tensor(value, static_shapes=True)
             lifted[name], constants[name] = placeholder, value
-            input_specs.append(signature.InputSpec(signature.InputKind.CONSTANT_TENSOR,
-                                                   signature.TensorArgument(placeholder.name), name))
+            input_specs.append(
+                signature.InputSpec(
+                    signature.InputKind.CONSTANT_TENSOR, signature.TensorArgument(placeholder.name), name
+                )
+            )
         node.replace_all_uses_with(lifted[name])
         fx_graph.erase_node(node)
-    input_specs += [signature.InputSpec(signature.InputKind.USER_INPUT,
-                                        signature.TensorArgument(node.name), None)
-                    for node in user_inputs]
+    input_specs += [
+        signature.InputSpec(signature.InputKind.USER_INPUT, signature.TensorArgument(node.name), None)
+        for node in user_inputs
+    ]
     output = next(node for node in fx_graph.nodes if node.op == "output")
-    output_specs = [signature.OutputSpec(signature.OutputKind.USER_OUTPUT,
-                                         signature.TensorArgument(node.name), None)
-                    for node in output.args[0]]
+    output_specs = [
+        signature.OutputSpec(signature.OutputKind.USER_OUTPUT, signature.TensorArgument(node.name), None)
+        for node in output.args[0]
+    ]
     _insert_type_promotion(graph)  # recompiles the graph's code
     graph = _fx_passes.remove_assertion_nodes(graph)
-    return ExportedProgram(root=graph, graph=graph.graph,
-                           graph_signature=signature.ExportGraphSignature(input_specs, output_specs),
-                           state_dict={}, range_constraints={},
-                           module_call_graph=[ModuleCallEntry("", None)], constants=constants)
+    return ExportedProgram(
+        root=graph,
+        graph=graph.graph,
+        graph_signature=signature.ExportGraphSignature(input_specs, output_specs),
+        state_dict={},
+        range_constraints={},
+        module_call_graph=[ModuleCallEntry("", None)],
+        constants=constants,
+    )
 
 
 class _ChangedNodesTypePromotion(type_promotion._TypePromotionInterpreter):
@@ -111,9 +121,15 @@ def _insert_type_promotion(graph: torch.fx.GraphModule) -> None:
     graph.recompile()
 
 
-def to_onnx(program: ExportedProgram, translations: OpTranslations, *, opset: int,
-            input_names: Sequence[str], output_names: Sequence[str],
-            axis_names: Mapping[str, str]) -> onnx.ModelProto:
+def to_onnx(
+    program: ExportedProgram,
+    translations: OpTranslations,
+    *,
+    opset: int,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    axis_names: Mapping[str, str],
+) -> onnx.ModelProto:
     """Translate ``program`` with ``translations``; name its inputs, outputs and dynamic axes
     (``axis_names``: symbol name -> dim name)."""
     model = _core._exported_program_to_onnx_program(program, registry=translations).model
@@ -130,12 +146,17 @@ def _name_axes(model: ir.Model, axis_names: Mapping[str, str]) -> None:
     if not axis_names:
         return
     pattern = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, axis_names)) + r")(?!\w)")
-    values = [*model.graph.inputs, *(output for node in ir.traversal.RecursiveGraphIterator(model.graph)
-                                    for output in node.outputs)]
+    values = [
+        *model.graph.inputs,
+        *(output for node in ir.traversal.RecursiveGraphIterator(model.graph) for output in node.outputs),
+    ]
     for value in values:
         if value.shape is None:
             continue
-        dims = [pattern.sub(lambda m: axis_names[m.group(1)], dim.value)
-                if isinstance(dim, ir.SymbolicDim) and isinstance(dim.value, str) else dim
-                for dim in value.shape]
+        dims = [
+            pattern.sub(lambda m: axis_names[m.group(1)], dim.value)
+            if isinstance(dim, ir.SymbolicDim) and isinstance(dim.value, str)
+            else dim
+            for dim in value.shape
+        ]
         value.shape = ir.Shape(dims)

@@ -20,8 +20,8 @@ from torch import nn
 
 from lossport.errors import ExportError
 from lossport.export.gradient import gradient_function
-from lossport.spec.flatten import distinct_outputs, flatten_outputs
 from lossport.spec import Spec
+from lossport.spec.flatten import distinct_outputs, flatten_outputs
 
 if TYPE_CHECKING:
     from torch.export import ExportedProgram
@@ -57,9 +57,10 @@ def _translation() -> Tuple[Any, Any]:
     try:
         from lossport.export.onnx import tracing, translate
     except ImportError as exc:
-        raise ExportError(f"ONNX export needs the torch.onnx exporter modules of torch>=2.9, which "
-                          f"torch {torch.__version__} lacks ({exc}); install a supported torch"
-                          ) from exc
+        raise ExportError(
+            f"ONNX export needs the torch.onnx exporter modules of torch>=2.9, which "
+            f"torch {torch.__version__} lacks ({exc}); install a supported torch"
+        ) from exc
     return translate, tracing
 
 
@@ -70,9 +71,15 @@ def op_translations(opset: int) -> Any:
         return translate.op_translations(opset)
 
 
-def traced_program(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor], *,
-                   dynamic: Sequence[str], with_grad: bool,
-                   translations: Any) -> Tuple[ExportedProgram, Dict[str, str]]:
+def traced_program(
+    module: nn.Module,
+    spec: Spec,
+    example: Sequence[torch.Tensor],
+    *,
+    dynamic: Sequence[str],
+    with_grad: bool,
+    translations: Any,
+) -> Tuple[ExportedProgram, Dict[str, str]]:
     """The program an ONNX artifact is translated from, and its symbol -> dim name map.
 
     ``example`` fixes dtypes, ranks and the sizes of static dims; ``dynamic`` dims are symbolic.
@@ -81,24 +88,41 @@ def traced_program(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor
     if with_grad:
         function = gradient_function(module, spec)
     else:
+
         def function(*inputs):
             return distinct_outputs(flatten_outputs(module(*inputs)))
+
     with quiet_exporter():
         graph, axis_names = tracing.trace(function, module, spec, example, dynamic, translations)
         return translate.exported_program(graph, module), axis_names
 
 
-def write_onnx(module: nn.Module, spec: Spec, example: Sequence[torch.Tensor], path: Path,
-               metadata: Mapping[str, str], *, dynamic: Sequence[str], opset: int,
-               output_names: List[str], with_grad: bool) -> None:
+def write_onnx(
+    module: nn.Module,
+    spec: Spec,
+    example: Sequence[torch.Tensor],
+    path: Path,
+    metadata: Mapping[str, str],
+    *,
+    dynamic: Sequence[str],
+    opset: int,
+    output_names: List[str],
+    with_grad: bool,
+) -> None:
     translate, _ = _translation()
     translations = op_translations(opset)
-    program, axis_names = traced_program(module, spec, example, dynamic=dynamic,
-                                         with_grad=with_grad, translations=translations)
+    program, axis_names = traced_program(
+        module, spec, example, dynamic=dynamic, with_grad=with_grad, translations=translations
+    )
     with quiet_exporter():
-        model = translate.to_onnx(program, translations, opset=opset,
-                                  input_names=[t.name for t in spec.inputs],
-                                  output_names=output_names, axis_names=axis_names)
+        model = translate.to_onnx(
+            program,
+            translations,
+            opset=opset,
+            input_names=[t.name for t in spec.inputs],
+            output_names=output_names,
+            axis_names=axis_names,
+        )
     written = {o.version for o in model.opset_import if o.domain in ("", "ai.onnx")}
     if written != {opset}:
         raise ExportError(f"the exporter wrote opset {sorted(written)}, not the requested {opset}")

@@ -11,5 +11,4 @@ from lossport.models.tigas.hub import download_checkpoint
 from lossport.models.tigas.model import TIGASModel
 from lossport.models.tigas.scorer import TIGAS
 
-__all__ = ["TIGAS", "TIGASModel", "Checkpoint", "read_checkpoint", "load_model",
-           "download_checkpoint"]
+__all__ = ["TIGAS", "TIGASModel", "Checkpoint", "read_checkpoint", "load_model", "download_checkpoint"]

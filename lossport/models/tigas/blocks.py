@@ -19,8 +19,9 @@ class FoldableBatchNorm2d(nn.BatchNorm2d):
     """``nn.BatchNorm2d`` (same parameters, buffers and keys) that can run fused with the 3x3
     convolution before it."""
 
-    def after_conv3x3(self, x: torch.Tensor, weight: torch.Tensor,
-                      bias: Optional[torch.Tensor], stride: int) -> torch.Tensor:
+    def after_conv3x3(
+        self, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: int
+    ) -> torch.Tensor:
         """``self(conv2d(x, weight, bias, stride, padding=1))``.
 
         In eval mode this is one convolution with the normalisation folded in,
@@ -78,8 +79,7 @@ class GatedResidualBlock(nn.Module):
         self.bn1 = FoldableBatchNorm2d(channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
         self.bn2 = FoldableBatchNorm2d(channels)
-        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, channels, 1),
-                                  nn.Sigmoid())
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, channels, 1), nn.Sigmoid())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu_(self.bn1.after_conv3x3(x, self.conv1.weight, self.conv1.bias, 1))
@@ -99,8 +99,11 @@ class ChannelAttention(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         hidden = cbam_hidden(channels)
-        self.fc = nn.Sequential(nn.Linear(channels, hidden, bias=False), nn.ReLU(inplace=True),
-                                nn.Linear(hidden, channels, bias=False))
+        self.fc = nn.Sequential(
+            nn.Linear(channels, hidden, bias=False),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, channels, bias=False),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.fc(x.mean(dim=(2, 3))) + self.fc(x.amax(dim=(2, 3)))

@@ -62,10 +62,14 @@ class Checkpoint:
     def build(self, num_attention_heads: int = 8, input_range: str = "[0,1]") -> TIGASModel:
         """A :class:`TIGASModel` of the inferred config with these weights, in eval mode."""
         try:
-            model = TIGASModel(mode=self.mode, base_channels=self.base_channels,
-                               feature_dim=self.feature_dim,
-                               num_attention_heads=num_attention_heads,
-                               img_size=self.img_size or 256, input_range=input_range)
+            model = TIGASModel(
+                mode=self.mode,
+                base_channels=self.base_channels,
+                feature_dim=self.feature_dim,
+                num_attention_heads=num_attention_heads,
+                img_size=self.img_size or 256,
+                input_range=input_range,
+            )
         except ConfigError as exc:
             raise CheckpointError(f"{self.source}: {exc}") from exc
         fit_state_dict(model, self.state_dict, self.source)
@@ -86,29 +90,32 @@ def read_checkpoint(path: PathLike, trust_checkpoint: bool = False) -> Checkpoin
             raise CheckpointError(
                 f"{path} contains Python objects besides tensors (it needs {needed.group(1)}); "
                 f"loading it would run code from the file. If you trust its source, pass "
-                f"trust_checkpoint=True (CLI: --trust-checkpoint)") from exc
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint "
-                              f"({brief_reason(exc)})") from exc
+                f"trust_checkpoint=True (CLI: --trust-checkpoint)"
+            ) from exc
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({brief_reason(exc)})") from exc
     except Exception as exc:
         # unpickling foreign, truncated or corrupt bytes fails in open-ended ways (KeyError,
         # struct.error, EOFError, RuntimeError from the zip reader, ...): all mean "not a
         # checkpoint"
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint "
-                              f"({brief_reason(exc)})") from exc
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({brief_reason(exc)})") from exc
     img_size = payload.get("img_size") if isinstance(payload, Mapping) else None
     state_dict = unwrap_state_dict(payload, str(path))
     return checkpoint_from_state_dict(
-        state_dict, str(path), int(img_size) if isinstance(img_size, numbers.Integral) else None)
+        state_dict, str(path), int(img_size) if isinstance(img_size, numbers.Integral) else None
+    )
 
 
 def _numpy_scalar_globals() -> List[Any]:
     """numpy scalars and dtypes (trainers often save losses as ``numpy.float64``): they only
     rebuild numbers, so ``weights_only`` loading may accept them."""
     scalar = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
-    dtypes = [type(np.dtype(name)) for name in ("float64", "float32", "float16", "int64",
-                                                "int32", "bool")]
-    return [(scalar, "numpy.core.multiarray.scalar"),
-            (scalar, "numpy._core.multiarray.scalar"), np.dtype, *dtypes]
+    dtypes = [type(np.dtype(name)) for name in ("float64", "float32", "float16", "int64", "int32", "bool")]
+    return [
+        (scalar, "numpy.core.multiarray.scalar"),
+        (scalar, "numpy._core.multiarray.scalar"),
+        np.dtype,
+        *dtypes,
+    ]
 
 
 def unwrap_state_dict(payload: Any, source: str) -> Dict[str, torch.Tensor]:
@@ -121,40 +128,55 @@ def unwrap_state_dict(payload: Any, source: str) -> Dict[str, torch.Tensor]:
                 payload = payload[key]
                 break
     if not isinstance(payload, Mapping) or not payload:
-        raise CheckpointError(f"{source}: not a TIGAS checkpoint (expected a state_dict or a "
-                              f"dict with 'model_state_dict', got {type(payload).__name__})")
+        raise CheckpointError(
+            f"{source}: not a TIGAS checkpoint (expected a state_dict or a "
+            f"dict with 'model_state_dict', got {type(payload).__name__})"
+        )
     tensors = {k: v for k, v in payload.items() if isinstance(v, torch.Tensor)}
     if len(tensors) != len(payload):
         extra = sorted(str(k) for k, v in payload.items() if not isinstance(v, torch.Tensor))
-        raise CheckpointError(f"{source}: not a TIGAS checkpoint (entries that are not tensors: "
-                              f"{_listing(extra)})")
+        raise CheckpointError(
+            f"{source}: not a TIGAS checkpoint (entries that are not tensors: {_listing(extra)})"
+        )
     for prefix in _PREFIXES:
         if all(key.startswith(prefix) for key in tensors):
-            tensors = {key[len(prefix):]: value for key, value in tensors.items()}
+            tensors = {key[len(prefix) :]: value for key, value in tensors.items()}
     return tensors
 
 
-def checkpoint_from_state_dict(state_dict: Mapping[str, torch.Tensor], source: str = "state_dict",
-                               img_size: Optional[int] = None) -> Checkpoint:
+def checkpoint_from_state_dict(
+    state_dict: Mapping[str, torch.Tensor], source: str = "state_dict", img_size: Optional[int] = None
+) -> Checkpoint:
     """Infer mode and sizes from a state_dict's keys and shapes."""
     keys = set(state_dict)
     fast = any(k.startswith("aux_branch.") for k in keys)
     full = any(k.startswith("spectral_analyzer.") for k in keys)
     missing = [k for k in (STEM_KEY, AGGREGATOR_KEY) if k not in keys]
     if missing or fast == full:
-        why = (f"missing {', '.join(missing)}" if missing else
-               "it has both aux_branch.* (fast mode) and spectral_analyzer.* (full mode) keys"
-               if fast else "it has neither aux_branch.* (fast mode) nor spectral_analyzer.* "
-                            "(full mode) keys")
-        raise CheckpointError(f"{source}: not a TIGAS checkpoint ({why}); first keys: "
-                              f"{_listing(sorted(keys))}")
+        why = (
+            f"missing {', '.join(missing)}"
+            if missing
+            else "it has both aux_branch.* (fast mode) and spectral_analyzer.* (full mode) keys"
+            if fast
+            else "it has neither aux_branch.* (fast mode) nor spectral_analyzer.* (full mode) keys"
+        )
+        raise CheckpointError(
+            f"{source}: not a TIGAS checkpoint ({why}); first keys: {_listing(sorted(keys))}"
+        )
     stem, aggregator = state_dict[STEM_KEY], state_dict[AGGREGATOR_KEY]
     if stem.dim() != 4 or aggregator.dim() != 2:
-        raise CheckpointError(f"{source}: unexpected shapes {STEM_KEY} {list(stem.shape)} and "
-                              f"{AGGREGATOR_KEY} {list(aggregator.shape)}")
-    return Checkpoint(state_dict=dict(state_dict), mode="fast" if fast else "full",
-                      base_channels=int(stem.shape[0]), feature_dim=int(aggregator.shape[0]),
-                      img_size=img_size, source=source)
+        raise CheckpointError(
+            f"{source}: unexpected shapes {STEM_KEY} {list(stem.shape)} and "
+            f"{AGGREGATOR_KEY} {list(aggregator.shape)}"
+        )
+    return Checkpoint(
+        state_dict=dict(state_dict),
+        mode="fast" if fast else "full",
+        base_channels=int(stem.shape[0]),
+        feature_dim=int(aggregator.shape[0]),
+        img_size=img_size,
+        source=source,
+    )
 
 
 def fit_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
@@ -168,13 +190,15 @@ def fit_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], sou
     misshaped = sorted(
         f"{key} {list(state_dict[key].shape)} (model: {list(expected[key].shape)})"
         for key in set(expected) & set(state_dict)
-        if state_dict[key].shape != expected[key].shape)
-    problems = [f"{name}: {_listing(items)}" for name, items in
-                (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
-                if items]
+        if state_dict[key].shape != expected[key].shape
+    )
+    problems = [
+        f"{name}: {_listing(items)}"
+        for name, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
+        if items
+    ]
     if problems:
-        raise CheckpointError(f"{source} does not fit the TIGAS model it describes; "
-                              + "; ".join(problems))
+        raise CheckpointError(f"{source} does not fit the TIGAS model it describes; " + "; ".join(problems))
     model.load_state_dict(state_dict, strict=True)
 
 
@@ -184,7 +208,8 @@ def _listing(items: List[str]) -> str:
     return f"{shown}, ... and {more} more" if more > 0 else shown
 
 
-def load_model(path: PathLike, num_attention_heads: int = 8, input_range: str = "[0,1]",
-               trust_checkpoint: bool = False) -> TIGASModel:
+def load_model(
+    path: PathLike, num_attention_heads: int = 8, input_range: str = "[0,1]", trust_checkpoint: bool = False
+) -> TIGASModel:
     """Read a checkpoint file and build the model it describes (eval mode, CPU)."""
     return read_checkpoint(path, trust_checkpoint).build(num_attention_heads, input_range)

@@ -51,7 +51,7 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        value = F.linear(x, self.qkv.weight[2 * self.dim:], self.qkv.bias[2 * self.dim:])
+        value = F.linear(x, self.qkv.weight[2 * self.dim :], self.qkv.bias[2 * self.dim :])
         return self.proj(value)
 
 
@@ -66,17 +66,20 @@ class FeatureFusion(nn.Module):
     def __init__(self, dim: int, dropout: float = 0.1) -> None:
         super().__init__()
         self.fusion_weights = nn.Parameter(torch.ones(3) / 3)
-        self.transforms = nn.ModuleList([
-            nn.Sequential(nn.Linear(dim, dim), nn.LayerNorm(dim), nn.ReLU(inplace=True))
-            for _ in range(3)
-        ])
-        self.post_fusion = nn.Sequential(nn.Linear(dim, dim), nn.LayerNorm(dim),
-                                         nn.ReLU(inplace=True), nn.Dropout(dropout))
+        self.transforms = nn.ModuleList(
+            [nn.Sequential(nn.Linear(dim, dim), nn.LayerNorm(dim), nn.ReLU(inplace=True)) for _ in range(3)]
+        )
+        self.post_fusion = nn.Sequential(
+            nn.Linear(dim, dim), nn.LayerNorm(dim), nn.ReLU(inplace=True), nn.Dropout(dropout)
+        )
 
-    def forward(self, perceptual: torch.Tensor, spectral: torch.Tensor,
-                statistical: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, perceptual: torch.Tensor, spectral: torch.Tensor, statistical: torch.Tensor
+    ) -> torch.Tensor:
         weights = torch.softmax(self.fusion_weights, dim=0)
-        fused = (weights[0] * self.transforms[0](perceptual)
-                 + weights[1] * self.transforms[1](spectral)
-                 + weights[2] * self.transforms[2](statistical))
+        fused = (
+            weights[0] * self.transforms[0](perceptual)
+            + weights[1] * self.transforms[1](spectral)
+            + weights[2] * self.transforms[2](statistical)
+        )
         return self.post_fusion(fused)

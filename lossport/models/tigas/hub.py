@@ -16,12 +16,14 @@ from lossport.errors import CheckpointError
 
 HUB_REPO = "H1merka/TIGAS"
 HUB_FILENAME = "best_model.pt"
-_ALTERNATIVES = ("pass a local checkpoint instead (checkpoint=FILE in Python, --checkpoint FILE "
-                 "on the command line)")
+_ALTERNATIVES = (
+    "pass a local checkpoint instead (checkpoint=FILE in Python, --checkpoint FILE on the command line)"
+)
 
 
-def download_checkpoint(repo_id: str = HUB_REPO, filename: str = HUB_FILENAME,
-                        revision: Optional[str] = None) -> Path:
+def download_checkpoint(
+    repo_id: str = HUB_REPO, filename: str = HUB_FILENAME, revision: Optional[str] = None
+) -> Path:
     """Local path of the hub checkpoint, downloading it unless it is cached.
 
     Raises :class:`CheckpointError` naming the alternatives when ``huggingface_hub`` is not
@@ -31,8 +33,10 @@ def download_checkpoint(repo_id: str = HUB_REPO, filename: str = HUB_FILENAME,
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:
-        raise CheckpointError(f"downloading the TIGAS weights from the hub needs huggingface_hub: "
-                              f"pip install 'lossport[hub]', or {_ALTERNATIVES}") from None
+        raise CheckpointError(
+            f"downloading the TIGAS weights from the hub needs huggingface_hub: "
+            f"pip install 'lossport[hub]', or {_ALTERNATIVES}"
+        ) from None
     try:
         return Path(hf_hub_download(repo_id=repo_id, filename=filename, revision=revision))
     # huggingface_hub reports offline/cache misses as FileNotFoundError subclasses
@@ -41,8 +45,11 @@ def download_checkpoint(repo_id: str = HUB_REPO, filename: str = HUB_FILENAME,
     except Exception as exc:
         where = f"{repo_id}/{filename}"
         if isinstance(exc, (FileNotFoundError, ConnectionError)):
-            raise CheckpointError(f"cannot download the TIGAS weights ({where}): offline, or the "
-                                  f"hub is unreachable, and the file is not in the local hub "
-                                  f"cache; connect once to cache it, or {_ALTERNATIVES}") from exc
-        raise CheckpointError(f"downloading the TIGAS weights ({where}) failed: "
-                              f"{type(exc).__name__}: {exc}; {_ALTERNATIVES}") from exc
+            raise CheckpointError(
+                f"cannot download the TIGAS weights ({where}): offline, or the "
+                f"hub is unreachable, and the file is not in the local hub "
+                f"cache; connect once to cache it, or {_ALTERNATIVES}"
+            ) from exc
+        raise CheckpointError(
+            f"downloading the TIGAS weights ({where}) failed: {type(exc).__name__}: {exc}; {_ALTERNATIVES}"
+        ) from exc

@@ -26,13 +26,13 @@ from typing import Dict, Tuple
 import torch
 from torch import nn
 
-from lossport.spec import checks
 from lossport.errors import ConfigError, InvalidInputError
 from lossport.models.tigas.blocks import conv_bn_relu
 from lossport.models.tigas.fusion import CrossAttention, FeatureFusion, SelfAttention
 from lossport.models.tigas.perceptual import PerceptualExtractor
 from lossport.models.tigas.spectral import SpectralAnalyzer
 from lossport.models.tigas.statistical import StatisticalEstimator
+from lossport.spec import checks
 
 MODES = ("fast", "full")
 INPUT_RANGES = ("[0,1]", "[-1,1]")
@@ -47,14 +47,20 @@ def check_images(images: torch.Tensor, name: str = "images") -> None:
     checks.check_rank(images, name, (4,), "[batch, 3, height, width]")
     checks.check_dim(images, name, 1, 3, "RGB channels")
     if min(images.shape[2], images.shape[3]) < MIN_SIDE:
-        raise InvalidInputError(f"{name} must be at least {MIN_SIDE}x{MIN_SIDE} pixels, got "
-                                f"{images.shape[2]}x{images.shape[3]}; resize or pad the image")
+        raise InvalidInputError(
+            f"{name} must be at least {MIN_SIDE}x{MIN_SIDE} pixels, got "
+            f"{images.shape[2]}x{images.shape[3]}; resize or pad the image"
+        )
 
 
 def _mlp_block(in_features: int, out_features: int, dropout: float) -> Tuple[nn.Module, ...]:
     """``Linear -> LayerNorm -> ReLU -> Dropout`` (four state_dict indices)."""
-    return (nn.Linear(in_features, out_features), nn.LayerNorm(out_features),
-            nn.ReLU(inplace=True), nn.Dropout(dropout))
+    return (
+        nn.Linear(in_features, out_features),
+        nn.LayerNorm(out_features),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+    )
 
 
 class TIGASModel(nn.Module):
@@ -73,9 +79,16 @@ class TIGASModel(nn.Module):
 
     __constants__ = ["fast", "unit_input"]  # static for TorchScript: no data-dependent branch
 
-    def __init__(self, mode: str = "fast", base_channels: int = 32, feature_dim: int = 256,
-                 num_attention_heads: int = 8, dropout: float = 0.1, img_size: int = 256,
-                 input_range: str = "[0,1]") -> None:
+    def __init__(
+        self,
+        mode: str = "fast",
+        base_channels: int = 32,
+        feature_dim: int = 256,
+        num_attention_heads: int = 8,
+        dropout: float = 0.1,
+        img_size: int = 256,
+        input_range: str = "[0,1]",
+    ) -> None:
         super().__init__()
         checks.check_choice(mode, "mode", MODES)
         checks.check_choice(input_range, "input_range", INPUT_RANGES)
@@ -84,26 +97,35 @@ class TIGASModel(nn.Module):
         if feature_dim < 4 or feature_dim % 4:
             raise ConfigError(f"feature_dim must be a positive multiple of 4, got {feature_dim}")
         if num_attention_heads < 1 or feature_dim % num_attention_heads:
-            raise ConfigError(f"num_attention_heads must divide feature_dim ({feature_dim}), "
-                              f"got {num_attention_heads}")
+            raise ConfigError(
+                f"num_attention_heads must divide feature_dim ({feature_dim}), got {num_attention_heads}"
+            )
         if img_size < MIN_SIDE:
             raise ConfigError(f"img_size must be >= {MIN_SIDE}, got {img_size}")
         self.mode = mode
         self.fast = mode == "fast"
         self.unit_input = input_range == "[0,1]"
-        self.config = {"mode": mode, "base_channels": base_channels, "feature_dim": feature_dim,
-                       "num_attention_heads": num_attention_heads, "dropout": dropout,
-                       "img_size": img_size, "input_range": input_range}
+        self.config = {
+            "mode": mode,
+            "base_channels": base_channels,
+            "feature_dim": feature_dim,
+            "num_attention_heads": num_attention_heads,
+            "dropout": dropout,
+            "img_size": img_size,
+            "input_range": input_range,
+        }
         d = feature_dim
 
         self.perceptual_extractor = PerceptualExtractor(base_channels)
-        self.perceptual_aggregator = nn.Sequential(
-            *_mlp_block(POOLED_PER_BASE * base_channels, d, dropout))
+        self.perceptual_aggregator = nn.Sequential(*_mlp_block(POOLED_PER_BASE * base_channels, d, dropout))
         if self.fast:
-            self.aux_branch = nn.Sequential(*conv_bn_relu(3, 32, stride=2),
-                                            *conv_bn_relu(32, 64, stride=2),
-                                            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                            nn.Linear(64, d // 2))
+            self.aux_branch = nn.Sequential(
+                *conv_bn_relu(3, 32, stride=2),
+                *conv_bn_relu(32, 64, stride=2),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(),
+                nn.Linear(64, d // 2),
+            )
             self.fast_fusion = nn.Sequential(*_mlp_block(d + d // 2, d, dropout))
         else:
             self.spectral_analyzer = SpectralAnalyzer(d, dropout)
@@ -112,11 +134,15 @@ class TIGASModel(nn.Module):
             self.stat_to_perceptual_attn = CrossAttention(d, num_attention_heads)
             self.self_attention = SelfAttention(d, num_attention_heads)
             self.feature_fusion = FeatureFusion(d, dropout)
-        self.regression_head = nn.Sequential(*_mlp_block(d, d // 2, dropout),
-                                             *_mlp_block(d // 2, d // 4, dropout),
-                                             nn.Linear(d // 4, 1), nn.Sigmoid())
-        self.binary_classifier = nn.Sequential(nn.Linear(d, d // 2), nn.ReLU(inplace=True),
-                                               nn.Dropout(dropout), nn.Linear(d // 2, 2))
+        self.regression_head = nn.Sequential(
+            *_mlp_block(d, d // 2, dropout),
+            *_mlp_block(d // 2, d // 4, dropout),
+            nn.Linear(d // 4, 1),
+            nn.Sigmoid(),
+        )
+        self.binary_classifier = nn.Sequential(
+            nn.Linear(d, d // 2), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(d // 2, 2)
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -146,8 +172,9 @@ class TIGASModel(nn.Module):
         the fused descriptor ``[B, D]``."""
         if self.fast:
             return self.fast_fusion(torch.cat([perceptual, self.aux_branch(x)], dim=1))
-        fused = self.feature_fusion(perceptual, self.spectral_to_perceptual_attn(perceptual),
-                                    self.stat_to_perceptual_attn(perceptual))
+        fused = self.feature_fusion(
+            perceptual, self.spectral_to_perceptual_attn(perceptual), self.stat_to_perceptual_attn(perceptual)
+        )
         return self.self_attention(fused)
 
     def perceptual(self, x: torch.Tensor) -> torch.Tensor:

@@ -24,8 +24,9 @@ def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
     turns it into NaN (0 * inf). Values are exactly ``sqrt(x)``.
     """
     positive = x > 0
-    return torch.where(positive, torch.sqrt(torch.where(positive, x, torch.ones_like(x))),
-                       torch.zeros_like(x))
+    return torch.where(
+        positive, torch.sqrt(torch.where(positive, x, torch.ones_like(x))), torch.zeros_like(x)
+    )
 
 
 def atan2(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -19,9 +19,11 @@ def _stage(in_channels: int, out_channels: int, blocks: int) -> nn.Sequential:
     Upstream stores a stage as an ``nn.ModuleList``; an ``nn.Sequential`` has the same
     state_dict keys (``stage1.0.0.weight``, ``stage1.1.conv1.weight``, ``stage1.2....``).
     """
-    return nn.Sequential(ConvBNReLU(in_channels, out_channels, stride=2),
-                         *[GatedResidualBlock(out_channels) for _ in range(blocks - 1)],
-                         CBAM(out_channels))
+    return nn.Sequential(
+        ConvBNReLU(in_channels, out_channels, stride=2),
+        *[GatedResidualBlock(out_channels) for _ in range(blocks - 1)],
+        CBAM(out_channels),
+    )
 
 
 class PerceptualExtractor(nn.Module):
@@ -51,5 +53,6 @@ class PerceptualExtractor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s1, s2, s3, s4 = self.feature_maps(x)
-        return torch.cat([s1.mean(dim=(2, 3)), s2.mean(dim=(2, 3)), s3.mean(dim=(2, 3)),
-                          s4.mean(dim=(2, 3))], dim=1)
+        return torch.cat(
+            [s1.mean(dim=(2, 3)), s2.mean(dim=(2, 3)), s3.mean(dim=(2, 3)), s4.mean(dim=(2, 3))], dim=1
+        )

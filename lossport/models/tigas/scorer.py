@@ -51,29 +51,42 @@ class TIGAS:
     list must share one size), or a directory (see :meth:`compute_directory`).
     """
 
-    def __init__(self, checkpoint: Optional[PathLike] = None, img_size: Optional[int] = None,
-                 device: Optional[Union[str, torch.device]] = None, auto_download: bool = True,
-                 *, checkpoint_path: Optional[PathLike] = None, num_attention_heads: int = 8,
-                 input_range: str = "[0,1]", trust_checkpoint: bool = False) -> None:
+    def __init__(
+        self,
+        checkpoint: Optional[PathLike] = None,
+        img_size: Optional[int] = None,
+        device: Optional[Union[str, torch.device]] = None,
+        auto_download: bool = True,
+        *,
+        checkpoint_path: Optional[PathLike] = None,
+        num_attention_heads: int = 8,
+        input_range: str = "[0,1]",
+        trust_checkpoint: bool = False,
+    ) -> None:
         if checkpoint is not None and checkpoint_path is not None:
             raise ConfigError("give checkpoint or checkpoint_path, not both")
         checkpoint = checkpoint if checkpoint is not None else checkpoint_path
         if checkpoint is None:
             if not auto_download:
-                raise CheckpointError("no checkpoint given and auto_download=False: pass "
-                                      "checkpoint=FILE, or allow the hub download")
+                raise CheckpointError(
+                    "no checkpoint given and auto_download=False: pass "
+                    "checkpoint=FILE, or allow the hub download"
+                )
             checkpoint = download_checkpoint()
         loaded = read_checkpoint(checkpoint, trust_checkpoint)
         model = loaded.build(num_attention_heads, input_range)
         self._setup(model, img_size if img_size is not None else loaded.img_size or 256, device)
 
     @classmethod
-    def from_model(cls, model: TIGASModel, img_size: Optional[int] = None,
-                   device: Optional[Union[str, torch.device]] = None) -> "TIGAS":
+    def from_model(
+        cls,
+        model: TIGASModel,
+        img_size: Optional[int] = None,
+        device: Optional[Union[str, torch.device]] = None,
+    ) -> "TIGAS":
         """Wrap an existing model (e.g. one built from a config with random weights)."""
         scorer = cls.__new__(cls)
-        scorer._setup(model, img_size if img_size is not None else model.config["img_size"],
-                      device)
+        scorer._setup(model, img_size if img_size is not None else model.config["img_size"], device)
         return scorer
 
     def _setup(self, model: TIGASModel, img_size: int, device: Optional[Union[str, torch.device]]) -> None:
@@ -91,8 +104,9 @@ class TIGAS:
             return self.model(self.preprocess.apply(images).to(self.device))
 
     # -- upstream API -------------------------------------------------------------------
-    def __call__(self, images: Union[ImageInput, List[ImageInput]], return_logits: bool = False,
-                 batch_size: int = 32) -> Union[torch.Tensor, Prediction]:
+    def __call__(
+        self, images: Union[ImageInput, List[ImageInput]], return_logits: bool = False, batch_size: int = 32
+    ) -> Union[torch.Tensor, Prediction]:
         if isinstance(images, (str, Path)) and Path(images).is_dir():
             score, logits, _ = self._score_directory(images, batch_size)
         elif isinstance(images, torch.Tensor):
@@ -101,14 +115,17 @@ class TIGAS:
             items = list(images) if isinstance(images, (list, tuple)) else [images]
             if not items:
                 raise InvalidInputError("images is an empty list")
-            outputs = [self._score_tensor(torch.stack(chunk))
-                       for chunk in _chunks([self._to_tensor(item) for item in items], batch_size)]
+            outputs = [
+                self._score_tensor(torch.stack(chunk))
+                for chunk in _chunks([self._to_tensor(item) for item in items], batch_size)
+            ]
             score = torch.cat([o[0] for o in outputs])
             logits = torch.cat([o[1] for o in outputs])
         return (score, logits) if return_logits else score
 
-    def compute_directory(self, directory: PathLike, return_paths: bool = False,
-                          batch_size: int = 32) -> Union[torch.Tensor, Tuple[torch.Tensor, List[str]]]:
+    def compute_directory(
+        self, directory: PathLike, return_paths: bool = False, batch_size: int = 32
+    ) -> Union[torch.Tensor, Tuple[torch.Tensor, List[str]]]:
         """Scores ``[N, 1]`` of the images under ``directory`` (recursive *.jpg, *.jpeg,
         *.png, *.bmp, sorted by path), optionally with their paths. Unreadable files are
         skipped with a warning."""
@@ -132,8 +149,7 @@ class TIGAS:
         """One list element -> ``[3, H, W]`` in the model's input range."""
         if isinstance(item, torch.Tensor):
             if item.dim() != 3:
-                raise InvalidInputError(f"tensors in a list must be [3, H, W], got shape "
-                                        f"{list(item.shape)}")
+                raise InvalidInputError(f"tensors in a list must be [3, H, W], got shape {list(item.shape)}")
             return item
         size = (self.img_size, self.img_size)
         if isinstance(item, Image.Image):
@@ -141,17 +157,22 @@ class TIGAS:
         elif isinstance(item, (str, Path)):
             pixels = load_image(item, size)
         else:
-            raise InvalidInputError(f"cannot score a {type(item).__name__}: give a tensor, an "
-                                    f"image path, a PIL image, a list of those or a directory")
+            raise InvalidInputError(
+                f"cannot score a {type(item).__name__}: give a tensor, an "
+                f"image path, a PIL image, a list of those or a directory"
+            )
         return self.preprocess.apply(pixels[None])[0]
 
-    def _score_directory(self, directory: PathLike, batch_size: int) -> Tuple[torch.Tensor, torch.Tensor, List[str]]:
+    def _score_directory(
+        self, directory: PathLike, batch_size: int
+    ) -> Tuple[torch.Tensor, torch.Tensor, List[str]]:
         report = score_paths(self, [directory], batch_size)
         if report.skipped:
             shown = "; ".join(f"{s.path} ({s.reason})" for s in report.skipped[:3])
             more = f" and {len(report.skipped) - 3} more" if len(report.skipped) > 3 else ""
-            warnings.warn(f"skipped {len(report.skipped)} file(s) under {directory}: "
-                          f"{shown}{more}", stacklevel=3)
+            warnings.warn(
+                f"skipped {len(report.skipped)} file(s) under {directory}: {shown}{more}", stacklevel=3
+            )
         score = torch.tensor([[r.score] for r in report.scores]).reshape(-1, 1)
         logits = torch.tensor([list(r.logits) for r in report.scores]).reshape(-1, 2)
         return score, logits, [r.path for r in report.scores]
@@ -162,9 +183,8 @@ def _chunks(items: List[torch.Tensor], size: int) -> List[List[torch.Tensor]]:
         raise ConfigError(f"batch_size must be >= 1, got {size}")
     shapes = {tuple(t.shape) for t in items}
     if len(shapes) > 1:
-        raise InvalidInputError(f"images in a list must share one size to be batched, got "
-                                f"{sorted(shapes)}")
-    return [items[i:i + size] for i in range(0, len(items), size)]
+        raise InvalidInputError(f"images in a list must share one size to be batched, got {sorted(shapes)}")
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _device(device: Optional[Union[str, torch.device]]) -> torch.device:
@@ -174,10 +194,10 @@ def _device(device: Optional[Union[str, torch.device]]) -> torch.device:
     try:
         chosen = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ConfigError(f"device {device!r} is not a torch device; use cpu, cuda or cuda:N"
-                          ) from None
-    if chosen.type == "cuda" and (not torch.cuda.is_available() or
-                                  (chosen.index or 0) >= torch.cuda.device_count()):
+        raise ConfigError(f"device {device!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if chosen.type == "cuda" and (
+        not torch.cuda.is_available() or (chosen.index or 0) >= torch.cuda.device_count()
+    ):
         raise ConfigError(f"device {device!r}: no such CUDA device here; use cpu")
     if chosen.type not in ("cpu", "cuda"):
         raise ConfigError(f"device {device!r}: only cpu and cuda are supported")

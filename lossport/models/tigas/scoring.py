@@ -43,14 +43,17 @@ def as_prediction(outputs: Any, source: str) -> Prediction:
         outputs = [outputs.get("score"), outputs.get("logits")]
     if not isinstance(outputs, (tuple, list)) or len(outputs) < 2:
         raise ArtifactError(f"{source}: not a TIGAS scorer (expected outputs score and logits)")
-    score, logits = (torch.as_tensor(np.asarray(o)) if not isinstance(o, torch.Tensor) else o
-                     for o in outputs[:2])
+    score, logits = (
+        torch.as_tensor(np.asarray(o)) if not isinstance(o, torch.Tensor) else o for o in outputs[:2]
+    )
     if score.dim() == 1:
         score = score[:, None]
     if score.shape[1:] != (1,) or logits.shape[1:] != (2,) or len(score) != len(logits):
-        raise ArtifactError(f"{source}: not a TIGAS scorer (outputs of shapes "
-                            f"{list(score.shape)} and {list(logits.shape)}, expected [B, 1] and "
-                            f"[B, 2])")
+        raise ArtifactError(
+            f"{source}: not a TIGAS scorer (outputs of shapes "
+            f"{list(score.shape)} and {list(logits.shape)}, expected [B, 1] and "
+            f"[B, 2])"
+        )
     return score.float(), logits.float()
 
 
@@ -73,9 +76,10 @@ class ScoreReport:
     def as_dict(self) -> Dict[str, Any]:
         """JSON-ready: ``{"scores": [{"path", "score", "logits"}], "skipped": [{"path",
         "reason"}]}`` (logits ordered ``[generated, real]``)."""
-        return {"scores": [{"path": s.path, "score": s.score, "logits": list(s.logits)}
-                           for s in self.scores],
-                "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped]}
+        return {
+            "scores": [{"path": s.path, "score": s.score, "logits": list(s.logits)} for s in self.scores],
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+        }
 
     def render(self, fmt: str = "table", threshold: float = 0.5) -> str:
         """The scores as ``"table"`` (score, verdict at ``threshold``, path), ``"csv"`` (path,
@@ -87,8 +91,9 @@ class ScoreReport:
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(["path", "score", "logit_generated", "logit_real"])
             for item in self.scores:
-                writer.writerow([item.path, f"{item.score:.6f}", f"{item.logits[0]:.6f}",
-                                 f"{item.logits[1]:.6f}"])
+                writer.writerow(
+                    [item.path, f"{item.score:.6f}", f"{item.logits[0]:.6f}", f"{item.logits[1]:.6f}"]
+                )
             return out.getvalue().rstrip("\n")
         lines = [f"{'score':>8}  {'verdict':<9}  path"]
         for item in self.scores:
@@ -97,8 +102,9 @@ class ScoreReport:
         return "\n".join(lines)
 
 
-def score_paths(runner: Runner, paths: Sequence[PathLike], batch_size: int = 32,
-                progress: bool = False) -> ScoreReport:
+def score_paths(
+    runner: Runner, paths: Sequence[PathLike], batch_size: int = 32, progress: bool = False
+) -> ScoreReport:
     """Score image files and directories (recursive) with ``runner``.
 
     Files named in ``paths`` must be readable images (:class:`~lossport.errors.ImageError`
@@ -109,18 +115,22 @@ def score_paths(runner: Runner, paths: Sequence[PathLike], batch_size: int = 32,
     return score_sources(runner, sources, skipped, batch_size, progress)
 
 
-def score_sources(runner: Runner, sources: Sequence[ImageSource], skipped: List[Skipped],
-                  batch_size: int = 32, progress: bool = False) -> ScoreReport:
+def score_sources(
+    runner: Runner,
+    sources: Sequence[ImageSource],
+    skipped: List[Skipped],
+    batch_size: int = 32,
+    progress: bool = False,
+) -> ScoreReport:
     """:func:`score_paths` on sources already collected with
     :func:`~lossport.io.images.collect_sources` (so that paths are checked before a model is
     loaded or downloaded)."""
     report = ScoreReport(skipped=skipped)
-    with tqdm(total=len(sources), unit="img", file=sys.stderr, disable=not progress,
-              leave=False) as bar:
+    with tqdm(total=len(sources), unit="img", file=sys.stderr, disable=not progress, leave=False) as bar:
         for names, batch in load_batches(sources, runner.preprocess.size, batch_size, skipped):
             score, logits = runner.predict(batch)
-            for name, s, l in zip(names, score[:, 0].tolist(), logits.tolist()):
-                report.scores.append(ImageScore(name, s, (l[0], l[1])))
+            for name, value, pair in zip(names, score[:, 0].tolist(), logits.tolist()):
+                report.scores.append(ImageScore(name, value, (pair[0], pair[1])))
             bar.update(len(names))
         bar.update(bar.total - bar.n)
     return report

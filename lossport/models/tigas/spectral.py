@@ -59,6 +59,7 @@ def _azimuth_thresholds() -> Tuple[int, Tuple[float, ...]]:
     Returns ``(base, tangents)``: edges below ``-pi/2`` always count (``base``), edges
     above ``pi/2`` never do.
     """
+
     def reaches(theta: np.float32, edge: int) -> bool:
         t = torch.tensor([float(theta)], dtype=torch.float32)
         return bool(((t + math.pi) / (2 * math.pi) * AZIMUTHAL_BINS)[0] >= edge)
@@ -83,8 +84,9 @@ def _azimuth_thresholds() -> Tuple[int, Tuple[float, ...]]:
 AZIMUTH_BASE, AZIMUTH_TANGENTS = _azimuth_thresholds()
 
 
-def frequency_bins(height: int, width: int, device: torch.device, azimuth_base: int,
-                   azimuth_tangents: List[float]) -> Tuple[torch.Tensor, torch.Tensor]:
+def frequency_bins(
+    height: int, width: int, device: torch.device, azimuth_base: int, azimuth_tangents: List[float]
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """Radial and azimuthal bin of every rfft2 coefficient, both int64 ``[H, W//2 + 1]``.
 
     ``r = sqrt(fx^2 + fy^2)``; radial bin ``long(r / (max(r) + 1e-8) * 31)`` in ``[0, 31]``;
@@ -112,11 +114,11 @@ def dft_basis(n: int, m: int, device: torch.device, dtype: torch.dtype) -> Tuple
     """
     # a tensor modulus: the ONNX exporter cannot lower `tensor % symbolic_int`
     modulus = torch.full((), n, dtype=torch.int64, device=device)
-    index = torch.remainder(torch.arange(n, device=device)[:, None]
-                            * torch.arange(m, device=device)[None, :], modulus)
+    index = torch.remainder(
+        torch.arange(n, device=device)[:, None] * torch.arange(m, device=device)[None, :], modulus
+    )
     angle = index.to(torch.float64) * (2 * math.pi) / n
-    sin = torch.where(torch.remainder(2 * index, modulus) == 0, torch.zeros_like(angle),
-                      torch.sin(angle))
+    sin = torch.where(torch.remainder(2 * index, modulus) == 0, torch.zeros_like(angle), torch.sin(angle))
     return torch.cos(angle).to(dtype), sin.to(dtype)
 
 
@@ -176,19 +178,29 @@ class SpectralAnalyzer(nn.Module):
         self.azimuth_base = AZIMUTH_BASE
         self.azimuth_tangents: List[float] = list(AZIMUTH_TANGENTS)
         half, quarter = feature_dim // 2, feature_dim // 4
-        self.mag_encoder = nn.Sequential(*conv_bn_relu(3, half), *conv_bn_relu(half, half),
-                                         nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.phase_encoder = nn.Sequential(*conv_bn_relu(3, quarter),
-                                           *conv_bn_relu(quarter, quarter),
-                                           nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.mag_encoder = nn.Sequential(
+            *conv_bn_relu(3, half), *conv_bn_relu(half, half), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        )
+        self.phase_encoder = nn.Sequential(
+            *conv_bn_relu(3, quarter), *conv_bn_relu(quarter, quarter), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        )
         self.radial_analyzer = nn.Sequential(
-            nn.Conv1d(3, quarter, 3, padding=1), nn.BatchNorm1d(quarter), nn.ReLU(inplace=True),
-            nn.Conv1d(quarter, quarter, 3, padding=1), nn.BatchNorm1d(quarter),
-            nn.ReLU(inplace=True), nn.AdaptiveAvgPool1d(1), nn.Flatten())
+            nn.Conv1d(3, quarter, 3, padding=1),
+            nn.BatchNorm1d(quarter),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(quarter, quarter, 3, padding=1),
+            nn.BatchNorm1d(quarter),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool1d(1),
+            nn.Flatten(),
+        )
         self.projection = nn.Sequential(
             nn.Linear(feature_dim + 2 * 3 * AZIMUTHAL_BINS, 2 * feature_dim),
-            nn.LayerNorm(2 * feature_dim), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(2 * feature_dim, feature_dim))
+            nn.LayerNorm(2 * feature_dim),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(2 * feature_dim, feature_dim),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2], x.shape[-1]
@@ -199,12 +211,14 @@ class SpectralAnalyzer(nn.Module):
         maglog = torch.clamp(torch.log1p(mag), -20.0, 20.0)
         floor = self.phase_floor * x.abs().sum(dim=(2, 3), keepdim=True)
         coherent = modulus > floor
-        angle = atan2(torch.where(coherent, im, torch.zeros_like(im)),
-                      torch.where(coherent, re, torch.ones_like(re)))
+        angle = atan2(
+            torch.where(coherent, im, torch.zeros_like(im)), torch.where(coherent, re, torch.ones_like(re))
+        )
         phase = torch.clamp(angle / math.pi, -1.0, 1.0)
 
-        radial_bins, azimuthal_bins = frequency_bins(height, width, x.device, self.azimuth_base,
-                                                     self.azimuth_tangents)
+        radial_bins, azimuthal_bins = frequency_bins(
+            height, width, x.device, self.azimuth_base, self.azimuth_tangents
+        )
         flat = mag.flatten(2)
         radial_onehot = one_hot(radial_bins.flatten(), self.radial_bins, flat.dtype)
         radial = _bin_mean(flat, radial_onehot, radial_onehot.sum(0))
@@ -214,8 +228,10 @@ class SpectralAnalyzer(nn.Module):
         size = [height, width]
         maglog = F.interpolate(maglog, size=size, mode="bilinear", align_corners=False)
         phase = F.interpolate(phase, size=size, mode="bilinear", align_corners=False)
-        features = torch.cat([self.mag_encoder(maglog), self.phase_encoder(phase),
-                              self.radial_analyzer(radial), azimuthal], dim=1)
+        features = torch.cat(
+            [self.mag_encoder(maglog), self.phase_encoder(phase), self.radial_analyzer(radial), azimuthal],
+            dim=1,
+        )
         out = self.projection(clean(features, 1e4))
         return clean(torch.clamp(out, -100.0, 100.0), 100.0)
 
@@ -226,5 +242,5 @@ class SpectralAnalyzer(nn.Module):
         mean = _bin_mean(flat, onehot, counts)
         deviation = flat - torch.matmul(mean, onehot.t())
         variance = torch.matmul(deviation * deviation, onehot) / (counts - 1).clamp(min=1)
-        stats = torch.stack([mean, safe_sqrt(variance)], dim=-1)   # [B, 3, 8, 2]
+        stats = torch.stack([mean, safe_sqrt(variance)], dim=-1)  # [B, 3, 8, 2]
         return clean(stats.permute(0, 2, 3, 1).flatten(1), 1e4)

@@ -34,10 +34,15 @@ class StatisticalEstimator(nn.Module):
         self.register_buffer("prototype_update_count", torch.tensor(0, dtype=torch.int64))
         self.feature_extractor = nn.Sequential(*conv_bn_relu(3, half), *conv_bn_relu(half, half))
         self.comparison_net = nn.Sequential(
-            nn.Linear(6 * feature_dim, feature_dim), nn.LayerNorm(feature_dim),
-            nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(feature_dim, feature_dim), nn.LayerNorm(feature_dim), nn.ReLU(inplace=True),
-            nn.Linear(feature_dim, feature_dim))
+            nn.Linear(6 * feature_dim, feature_dim),
+            nn.LayerNorm(feature_dim),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(feature_dim, feature_dim),
+            nn.LayerNorm(feature_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(feature_dim, feature_dim),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = self.feature_extractor(x).flatten(2)
@@ -46,7 +51,6 @@ class StatisticalEstimator(nn.Module):
         skew = torch.clamp((mean - lower_median(flat)) / std, -10.0, 10.0)
         stats = clean(torch.cat([mean, std, flat.amax(dim=2), skew], dim=1), 1e4)
         prototypes = self.natural_prototypes
-        compared = torch.cat([stats, (stats - prototypes) * self.prototype_scale,
-                              stats * prototypes], dim=1)
+        compared = torch.cat([stats, (stats - prototypes) * self.prototype_scale, stats * prototypes], dim=1)
         out = self.comparison_net(clean(compared, 1e4))
         return clean(torch.clamp(out, -100.0, 100.0), 100.0)
