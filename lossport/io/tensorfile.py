@@ -23,6 +23,12 @@ Header keys:
   tensor). Readers ignore keys they do not know.
 
 Files are written atomically (temp file beside the target, then ``os.replace``).
+
+A tensor file is untrusted input. :func:`read` accepts strict JSON only (no ``NaN``/``Infinity``,
+valid UTF-8), at most 64 levels of nesting, at most 32 dims, each an exact integer from 0 to
+2^53 - 1, a header inside the file, and exactly ``prod(shape) * itemsize`` data bytes, all
+checked before the data is touched; anything else is one :class:`InvalidInputError`. The C++
+and Node readers of ``examples/`` apply the same rules.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import json
 import math
 import struct
 from pathlib import Path
-from typing import Any, Dict, Mapping, Tuple, Union
+from typing import Any, Dict, Tuple, Union
 
 import numpy as np
 import torch
@@ -41,6 +47,9 @@ from lossport.io.atomic import atomic_path
 
 MAGIC = b"LPT1"
 ALIGNMENT = 8
+MAX_DIMS = 32
+MAX_DEPTH = 64
+MAX_SIZE = 2**53 - 1
 DTYPES = {"float32": np.dtype("<f4"), "int64": np.dtype("<i8")}
 _PREFIX = len(MAGIC) + 4  # magic + header length
 
@@ -82,29 +91,80 @@ def read(path: Union[str, Path]) -> Tuple[np.ndarray, Header]:
             f"make one with `lossport preprocess`"
         )
     (length,) = struct.unpack_from("<I", raw, len(MAGIC))
-    try:
-        header = json.loads(raw[_PREFIX : _PREFIX + length].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"{path}: corrupt tensor file header ({exc})") from exc
+    if _PREFIX + length > len(raw):
+        raise InvalidInputError(f"{path}: header length {length} runs past the end of the file")
+    header = _parse_header(path, raw[_PREFIX : _PREFIX + length])
     shape, dtype = _check_header(path, header)
     expected = math.prod(shape) * dtype.itemsize
     data = raw[_PREFIX + length :]
     if len(data) != expected:
         raise InvalidInputError(
-            f"{path}: {len(data)} data bytes, but shape {shape} of "
+            f"{path}: {len(data)} data bytes, but shape {list(shape)} of "
             f"{header['dtype']} needs {expected} (truncated or corrupt file)"
         )
-    return np.frombuffer(data, dtype=dtype).astype(dtype.newbyteorder("="), copy=True).reshape(shape), header
+    array = np.frombuffer(data, dtype=dtype).astype(dtype.newbyteorder("="), copy=True)
+    return array.reshape(shape), header
 
 
-def _check_header(path: Path, header: Mapping[str, Any]) -> Tuple[Tuple[int, ...], np.dtype]:
+def _parse_header(path: Path, text: bytes) -> Any:
+    """Strict JSON of at most ``MAX_DEPTH`` levels (checked before parsing, so no recursion
+    limit is ever reached)."""
+    try:
+        decoded = text.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{path}: tensor file header is not UTF-8") from None
+    if _nesting(decoded) > MAX_DEPTH:
+        raise InvalidInputError(f"{path}: tensor file header nests deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(decoded, parse_constant=_no_constant)
+    except ValueError as exc:
+        raise InvalidInputError(f"{path}: corrupt tensor file header ({exc})") from None
+
+
+def _nesting(text: str) -> int:
+    """The deepest bracket nesting of a JSON text, brackets inside strings not counted."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_header(path: Path, header: Any) -> Tuple[Tuple[int, ...], np.dtype]:
     if not isinstance(header, dict):
         raise InvalidInputError(f"{path}: tensor file header is not a JSON object")
     shape = header.get("shape")
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-        raise InvalidInputError(f"{path}: header 'shape' must be a list of sizes, got {shape!r}")
-    if header.get("dtype") not in DTYPES:
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_DIMS
+        or not all(type(d) is int and 0 <= d <= MAX_SIZE for d in shape)
+    ):
+        shown = repr(shape) if len(repr(shape)) <= 80 else repr(shape)[:77] + "..."
         raise InvalidInputError(
-            f"{path}: header 'dtype' must be {' or '.join(DTYPES)}, got {header.get('dtype')!r}"
+            f"{path}: header 'shape' must be a list of at most {MAX_DIMS} sizes from 0 to "
+            f"{MAX_SIZE}, got {shown}"
         )
-    return tuple(shape), DTYPES[header["dtype"]]
+    dtype = header.get("dtype")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise InvalidInputError(f"{path}: header 'dtype' must be {' or '.join(DTYPES)}, got {dtype!r:.80}")
+    # numpy's own bound: the other sizes of a shape with a 0 must not overflow int64 either
+    if math.prod(d for d in shape if d) * DTYPES[dtype].itemsize > 2**63 - 1:
+        raise InvalidInputError(f"{path}: header 'shape' {shape} is too large")
+    return tuple(shape), DTYPES[dtype]

@@ -1,8 +1,11 @@
-"""The reference loss library. One module per family; each registers its specs on import.
+"""The reference loss library. One module per family (``detection`` is a package with one module
+per loss); each registers its specs on import.
 
 Where a loss lives: ``classification`` (cross-entropy, focal, softmax focal, MTP),
 ``distillation`` (KD, LwF), ``boxes`` (IoU maths, GIoU/DIoU/CIoU), ``detection`` (varifocal,
-centerness, FCOS, DFL, CenterNet, combined detection), ``keypoint`` (OKS, heatmap),
+centerness, FCOS, DFL, CenterNet, combined detection: ``detection/varifocal.py``,
+``centerness.py``, ``fcos.py``, ``dfl.py``, ``centernet.py``, ``combined.py``; shared pieces in
+``detection/common.py``), ``keypoint`` (OKS, heatmap),
 ``segmentation`` (pixel-wise focal, Dice, IoU, Tversky, mask, CE + Dice), ``audio`` (RMSE, SNR,
 SI-SDR, mel), ``tigas`` (TIGAS training loss, TIGAS as a generator loss). Public names are
 re-exported here.

@@ -76,17 +76,30 @@ _WAVE_INPUTS = (
 )
 _WAVE_SHAPES = ({"batch": 3, "time": 50}, {"batch": 5, "time": 17}, {"batch": 1, "time": 64})
 
-register(
-    Spec(
-        name="rmse",
-        build=RMSELoss,
+
+def _wave_spec(name: str, build, summary: str, peer: str, edge_cases) -> Spec:
+    """Spec of a loss between two waveforms ``[batch, time]`` with one output, at the shared test
+    shapes, from the loss-library catalog."""
+    return Spec(
+        name=name,
+        build=build,
         inputs=_WAVE_INPUTS,
         outputs=("loss",),
         shapes=_WAVE_SHAPES,
         source="loss-library catalog",
-        summary="sqrt(mean((p - t)^2) + eps) over all elements; eps keeps the gradient finite at p == t",
-        peer="torchmetrics.functional.mean_squared_error(squared=False)",
-        edge_cases=_rmse_edges,
+        summary=summary,
+        peer=peer,
+        edge_cases=edge_cases,
+    )
+
+
+register(
+    _wave_spec(
+        "rmse",
+        RMSELoss,
+        "sqrt(mean((p - t)^2) + eps) over all elements; eps keeps the gradient finite at p == t",
+        "torchmetrics.functional.mean_squared_error(squared=False)",
+        _rmse_edges,
     )
 )
 
@@ -169,7 +182,10 @@ def si_sdr_loss(
 
 
 class _RatioLoss(nn.Module):
-    """Shared constructor and eager checks of the SNR-type losses."""
+    """Shared constructor, eager checks and ``forward`` of the SNR-type losses.
+
+    A subclass says only what differs: its ``zero_mean`` default and its loss, in ``_loss``.
+    """
 
     def __init__(self, eps: float, zero_mean: bool, reduction: str) -> None:
         super().__init__()
@@ -180,11 +196,19 @@ class _RatioLoss(nn.Module):
         self.zero_mean = bool(zero_mean)
         self.reduction = reduction
 
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
+            self._check(prediction, target)
+        return self._loss(prediction, target)
+
     def _check(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
         checks.check_float(prediction, "prediction")
         checks.check_min_rank(prediction, "prediction", 1, "[..., T]")
         checks.check_same_shape(prediction, "prediction", target, "target")
         checks.check_float(target, "target")
+
+    def _loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
 
 class SNRLoss(_RatioLoss):
@@ -193,9 +217,7 @@ class SNRLoss(_RatioLoss):
     def __init__(self, eps: float = 1e-8, zero_mean: bool = False, reduction: str = "mean") -> None:
         super().__init__(eps, zero_mean, reduction)
 
-    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
-            self._check(prediction, target)
+    def _loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return snr_loss(prediction, target, self.eps, self.zero_mean, self.reduction)
 
 
@@ -205,9 +227,7 @@ class SISDRLoss(_RatioLoss):
     def __init__(self, eps: float = 1e-8, zero_mean: bool = True, reduction: str = "mean") -> None:
         super().__init__(eps, zero_mean, reduction)
 
-    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
-            self._check(prediction, target)
+    def _loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return si_sdr_loss(prediction, target, self.eps, self.zero_mean, self.reduction)
 
 
@@ -488,8 +508,9 @@ def _resolution(entry: Sequence[int]) -> Tuple[int, int, int, Optional[int]]:
     return values[0], values[1], values[2], values[3] if len(values) == 4 else None
 
 
-def _wave_edges(dtype: torch.dtype, length: int):
-    time = torch.arange(length, dtype=dtype)
+def _ratio_edges(dtype: torch.dtype):
+    """Edge cases of the SNR-type losses: identical, silent, constant and scaled waveforms."""
+    time = torch.arange(40, dtype=dtype)
     wave = torch.stack([torch.sin(0.05 * time), torch.sign(torch.sin(0.013 * time)) * 0.5])
     return {
         "identical": (wave.clone(), wave.clone()),
@@ -523,31 +544,23 @@ def _mel_edges(dtype: torch.dtype):
 
 
 register(
-    Spec(
-        name="snr",
-        build=SNRLoss,
-        inputs=_WAVE_INPUTS,
-        outputs=("loss",),
-        shapes=_WAVE_SHAPES,
-        source="loss-library catalog",
-        summary="-10 log10((|t|^2 + eps) / (|t - p|^2 + eps)) per waveform (eps as torchmetrics' "
+    _wave_spec(
+        "snr",
+        SNRLoss,
+        "-10 log10((|t|^2 + eps) / (|t - p|^2 + eps)) per waveform (eps as torchmetrics' "
         "machine epsilon), batch mean",
-        peer="torchmetrics.functional.audio.signal_noise_ratio (negated)",
-        edge_cases=lambda dtype: _wave_edges(dtype, 40),
+        "torchmetrics.functional.audio.signal_noise_ratio (negated)",
+        _ratio_edges,
     )
 )
 register(
-    Spec(
-        name="si_sdr",
-        build=SISDRLoss,
-        inputs=_WAVE_INPUTS,
-        outputs=("loss",),
-        shapes=_WAVE_SHAPES,
-        source="loss-library catalog",
-        summary="negative scale-invariant SDR in dB, zero-mean by default, eps as torchmetrics' "
+    _wave_spec(
+        "si_sdr",
+        SISDRLoss,
+        "negative scale-invariant SDR in dB, zero-mean by default, eps as torchmetrics' "
         "machine epsilon, batch mean",
-        peer="torchmetrics.functional.audio.scale_invariant_signal_distortion_ratio (negated)",
-        edge_cases=lambda dtype: _wave_edges(dtype, 40),
+        "torchmetrics.functional.audio.scale_invariant_signal_distortion_ratio (negated)",
+        _ratio_edges,
     )
 )
 register(

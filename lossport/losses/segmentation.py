@@ -259,9 +259,14 @@ class FocalLossPixelwise(nn.Module):
 
 
 class _OverlapLoss(nn.Module):
-    """Shared constructor and checks of the soft-overlap losses."""
+    """Shared constructor, checks and ``forward`` of the soft-overlap losses (Dice, IoU, Tversky).
 
-    def __init__(self, num_classes: int, smooth: float, ignore_index: int, reduction: str) -> None:
+    A subclass says only what differs: its loss of the checked inputs, in ``_loss``.
+    """
+
+    def __init__(
+        self, num_classes: int, smooth: float = 1.0, ignore_index: int = 255, reduction: str = "mean"
+    ) -> None:
         super().__init__()
         _check_num_classes(num_classes)
         _check_smooth(smooth)
@@ -271,35 +276,31 @@ class _OverlapLoss(nn.Module):
         self.ignore_index = ignore_index
         self.reduction = reduction
 
-    def _check(self, logits: torch.Tensor, target: torch.Tensor) -> None:
-        _check_dense(logits, target, self.num_classes, self.ignore_index)
-
-
-class DiceLoss(_OverlapLoss):
-    """Module form of :func:`dice_loss`."""
-
-    def __init__(
-        self, num_classes: int, smooth: float = 1.0, ignore_index: int = 255, reduction: str = "mean"
-    ) -> None:
-        super().__init__(num_classes, smooth, ignore_index, reduction)
-
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
             self._check(logits, target)
+        return self._loss(logits, target)
+
+    def _check(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        _check_dense(logits, target, self.num_classes, self.ignore_index)
+
+    def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class DiceLoss(_OverlapLoss):
+    """Module form of :func:`dice_loss`: ``DiceLoss(num_classes, smooth=1.0, ignore_index=255,
+    reduction="mean")``, ``forward(logits, target)``."""
+
+    def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return dice_loss(logits, target, self.smooth, self.ignore_index, self.reduction)
 
 
 class IoULoss(_OverlapLoss):
-    """Module form of :func:`iou_loss`."""
+    """Module form of :func:`iou_loss`: ``IoULoss(num_classes, smooth=1.0, ignore_index=255,
+    reduction="mean")``, ``forward(logits, target)``."""
 
-    def __init__(
-        self, num_classes: int, smooth: float = 1.0, ignore_index: int = 255, reduction: str = "mean"
-    ) -> None:
-        super().__init__(num_classes, smooth, ignore_index, reduction)
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
-            self._check(logits, target)
+    def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return iou_loss(logits, target, self.smooth, self.ignore_index, self.reduction)
 
 
@@ -322,9 +323,7 @@ class TverskyLoss(_OverlapLoss):
         self.alpha = float(alpha)
         self.beta = float(beta)
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
-            self._check(logits, target)
+    def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return tversky_loss(
             logits, target, self.alpha, self.beta, self.smooth, self.ignore_index, self.reduction
         )

@@ -245,7 +245,7 @@ def test_centernet_bool_mask_and_padding_slots():
 def test_centernet_gather_reads_flat_indices():
     maps = torch.arange(2 * 2 * 3 * 4, dtype=D64).view(2, 2, 3, 4)
     indices = torch.tensor([[0, 5, 11], [7, 7, 2]])
-    got = D._gather_locations(maps, indices)
+    got = D.centernet._gather_locations(maps, indices)
     for b in range(2):
         for m in range(3):
             y, x = divmod(int(indices[b, m]), 4)

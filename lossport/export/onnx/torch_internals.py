@@ -41,6 +41,10 @@ def check_torch_version(version: str = torch.__version__) -> None:
 check_torch_version()
 
 try:
+    from torch._C import DispatchKey, DispatchKeySet
+    from torch._C import _dispatch_tls_local_exclude_set as local_exclude_keys
+    from torch._C import _dispatch_tls_local_include_set as local_include_keys
+    from torch._C import _ForceDispatchKeyGuard as force_dispatch_keys
     from torch._decomp import decomposition_table
     from torch._dispatch.python import enable_python_dispatcher
     from torch._dynamo.source import ConstantSource
@@ -80,6 +84,8 @@ def compiling_flag() -> Iterator[None]:
 __all__ = [
     "ConstantSource",
     "DimDynamic",
+    "DispatchKey",
+    "DispatchKeySet",
     "FakeTensorMode",
     "OpTranslations",
     "ShapeEnv",
@@ -90,6 +96,9 @@ __all__ = [
     "decomposition_table",
     "detect_fake_mode",
     "enable_python_dispatcher",
+    "force_dispatch_keys",
+    "local_exclude_keys",
+    "local_include_keys",
     "make_contiguous_strides_for",
     "make_fx",
     "onnxscript_apis",

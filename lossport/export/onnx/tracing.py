@@ -9,7 +9,8 @@ decomposition pass (each a full re-trace with symbolic shapes, several times slo
   out-of-place; ONNX values are immutable);
 - ops are decomposed with the table the ONNX exporter itself uses (ops with an ONNX
   translation stay whole, the rest become core aten), plus our own decompositions for ops
-  whose decomposition has no ONNX translation or mistranslates (see below);
+  whose decomposition has no ONNX translation or mistranslates, backward ops above all
+  (:mod:`.decompositions`);
 - parameters and buffers enter as real tensors and become graph constants.
 
 The traced graph keeps symbolic-shape guards the trace relied on (e.g. "width > 1") in its
@@ -25,15 +26,14 @@ from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
 import torch
 from torch import nn
 
+from lossport.export.onnx.decompositions import convolution_backward, decompositions
 from lossport.export.onnx.torch_internals import (
     ConstantSource,
     DimDynamic,
     FakeTensorMode,
     OpTranslations,
     ShapeEnv,
-    _decomp,
     compiling_flag,
-    decomposition_table,
     make_contiguous_strides_for,
     make_fx,
 )
@@ -42,94 +42,8 @@ from lossport.spec import Spec
 aten = torch.ops.aten
 
 
-def _convolution_input_backward(
-    grad_output,
-    input,
-    weight,
-    bias_sizes,
-    stride,
-    padding,
-    dilation,
-    transposed,
-    output_padding,
-    groups,
-    output_mask,
-):
-    """Input gradient of a (non-transposed) N-d convolution, as a convolution where it can be.
-
-    Stride 1: the input gradient is the convolution of ``grad_output`` with the kernel flipped
-    in space and with input/output channels swapped (per group), padded by
-    ``dilation * (k - 1) - padding``; its output has exactly the input's size. (As a plain
-    convolution it runs on the runtimes' fastest kernels; the kernel is a graph constant, so
-    the flip is folded when a session loads the graph.)
-
-    Larger strides: a transposed convolution, which in ONNX would need a static
-    ``output_padding`` that depends on the input size. Instead, the transposed convolution
-    without padding gives the gradient of the padded input (``(out - 1) * stride + dilation *
-    (k - 1) + 1`` positions per spatial dim); it is padded at the end by ``stride - 1`` zeros
-    (trailing input positions no window reached; never more than that many are missing) and
-    sliced to ``[padding, padding + in)``. Every size stays symbolic.
-
-    Weight and bias gradients are not needed: parameters are graph constants.
-    """
-    if transposed or output_mask[1] or output_mask[2]:
-        return NotImplemented
-    spatial = len(stride)
-    kernel = weight.shape[2:]
-    full_padding = [d * (k - 1) - p for d, k, p in zip(dilation, kernel, padding)]
-    if all(step == 1 for step in stride) and min(full_padding) >= 0:
-        out_per_group, in_per_group = weight.shape[0] // groups, weight.shape[1]
-        swapped = weight.reshape(groups, out_per_group, in_per_group, *kernel).transpose(1, 2)
-        swapped = swapped.reshape(groups * in_per_group, out_per_group, *kernel)
-        flipped = aten.flip(swapped, list(range(2, 2 + spatial)))
-        return (
-            aten.convolution(
-                grad_output, flipped, None, stride, full_padding, dilation, False, [0] * spatial, groups
-            ),
-            None,
-            None,
-        )
-    full = aten.convolution(
-        grad_output, weight, None, stride, [0] * spatial, dilation, True, [0] * spatial, groups
-    )
-    pads: List[int] = []
-    for dim in reversed(range(spatial)):
-        pads += [0, stride[dim] - 1]
-    grad_input = aten.constant_pad_nd(full, pads, 0.0)
-    for dim in range(spatial):
-        grad_input = aten.slice(grad_input, 2 + dim, padding[dim], padding[dim] + input.shape[2 + dim])
-    return grad_input, None, None
-
-
-def _batch_norm_inference(input, weight, bias, running_mean, running_var, momentum, eps):
-    """Eval-mode batch norm, ``(x - mean) / sqrt(var + eps) * weight + bias`` per channel.
-
-    The ONNX translation of ``_native_batch_norm_legit_no_training`` gives its (unused, empty
-    in eval mode) saved-statistics outputs per-channel shapes that contradict the graph's, which
-    the ONNX checker rejects once a gradient graph references them.
-    """
-    shape = [1, -1] + [1] * (input.dim() - 2)
-    output = (input - running_mean.reshape(shape)) * torch.rsqrt(running_var + eps).reshape(shape)
-    if weight is not None:
-        output = output * weight.reshape(shape)
-    if bias is not None:
-        output = output + bias.reshape(shape)
-    return output, input.new_zeros(0), input.new_zeros(0)
-
-
-def decompositions(translations: OpTranslations) -> Dict[Any, Callable]:
-    """The ONNX exporter's decomposition table for the ops ``translations`` covers, plus ours,
-    plus PyTorch's own decomposition of ``nll_loss_forward``: its ONNX translation returns a
-    wrong ``total_weight`` (unused by a forward graph, but the backward divides by it)."""
-    table = dict(
-        _decomp.create_onnx_friendly_decomposition_table(
-            set(_decomp.get_onnx_implemented_overloads(translations))
-        )
-    )
-    table[aten.convolution_backward.default] = _convolution_input_backward
-    table[aten._native_batch_norm_legit_no_training.default] = _batch_norm_inference
-    table[aten.nll_loss_forward.default] = decomposition_table[aten.nll_loss_forward.default]
-    return table
+# The name tests/export/test_export.py checks the convolution gradient under.
+_convolution_input_backward = convolution_backward
 
 
 def symbolic_inputs(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numbers
 import pickle
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Union
@@ -82,14 +83,15 @@ def read_checkpoint(path: PathLike, trust_checkpoint: bool = False) -> Checkpoin
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        with torch.serialization.safe_globals(_numpy_scalar_globals()):
+        with torch.serialization.safe_globals(_numpy_scalar_globals()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": noise here
             payload = torch.load(path, map_location="cpu", weights_only=not trust_checkpoint)
     except pickle.UnpicklingError as exc:
-        needed = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        needed = _needed_global(str(exc))
         if needed and not trust_checkpoint:
             raise CheckpointError(
-                f"{path} contains Python objects besides tensors (it needs {needed.group(1)}); "
-                f"loading it would run code from the file. If you trust its source, pass "
+                f"{path} contains Python objects besides tensors (it needs {needed}); loading it "
+                f"would run code from the file. If you trust its source, pass "
                 f"trust_checkpoint=True (CLI: --trust-checkpoint)"
             ) from exc
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({brief_reason(exc)})") from exc
@@ -103,6 +105,14 @@ def read_checkpoint(path: PathLike, trust_checkpoint: bool = False) -> Checkpoin
     return checkpoint_from_state_dict(
         state_dict, str(path), int(img_size) if isinstance(img_size, numbers.Integral) else None
     )
+
+
+def _needed_global(message: str) -> Optional[str]:
+    """The Python global a ``weights_only`` refusal names, or ``None`` (the bytes are then no
+    pickle of a checkpoint at all). Torch words it differently across releases: "Unsupported
+    global: GLOBAL x.y", "Trying to load unsupported GLOBAL x.y whose module x is blocked"."""
+    found = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)", message)
+    return found.group(1) if found else None
 
 
 def _numpy_scalar_globals() -> List[Any]:
