@@ -6,7 +6,7 @@ value domains, which inputs are differentiable, its output names, the shapes to 
 edge cases, its tolerance class, where it comes from and what to compare it with.
 
 Specs are registered next to the code they describe (``register(Spec(...))`` at the bottom of
-each family module, see :mod:`lossport.spec.registration`) and found by name through
+the module that defines the loss or model, see :mod:`lossport.spec.registration`) and found by name through
 :mod:`lossport.catalog`. Nothing outside a spec branches on a spec's name.
 
 Symbolic shapes: a shape entry is an ``int`` (fixed), the name of a config key (fixed by the
@@ -69,7 +69,7 @@ class Spec:
     """Everything lossport knows about one exportable loss or model.
 
     Attributes:
-        name: registry name (``lossport export loss NAME``).
+        name: the spec's unique name (``lossport export loss NAME``).
         build: callable that returns the ``nn.Module`` from keyword arguments (usually the class).
         inputs: the forward arguments used for export and validation, in order.
         outputs: names of the flattened outputs (a dict output flattens in insertion order).

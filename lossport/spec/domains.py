@@ -1,6 +1,6 @@
 """Value domains of spec inputs: what a valid value is, and how to sample one.
 
-A domain is data attached to a :class:`~lossport.registry.TensorSpec`. It tells
+A domain is data attached to a :class:`~lossport.spec.TensorSpec`. It tells
 ``lossport list`` how to describe an input, and tells the exporter and the validator how to
 draw valid random inputs of any shape, deterministically from a ``torch.Generator``.
 

@@ -8,12 +8,7 @@ arbitrary, so an error is judged relative to the largest component (as the TIGAS
 are), with an absolute floor of float32 noise for gradients that are ~0 everywhere (e.g. a
 saturated focal loss, where float64 gives 1e-40 and float32 gives 0).
 
-| class   | atol  | rtol  | grad_atol (x max abs) | grad_floor | used for                          |
-|---------|-------|-------|-----------------------|------------|-----------------------------------|
-| default | 1e-5  | 1e-4  | 1e-4                  | 1e-6       | losses                            |
-| loose   | 1e-4  | 1e-3  | 1e-3                  | 1e-5       | FFT/mel losses (long float32 sums)|
-| model   | 1e-5  | 1e-4  | 1e-4                  | 1e-7       | TIGAS (fixtures: 1e-5, 1e-4 rel)  |
-
+The classes are :data:`TOLERANCES`, each with what it is used for.
 ``--atol``/``--rtol`` override atol/rtol (and grad_atol takes the ``--atol`` value too).
 """
 
@@ -42,8 +37,11 @@ class Tolerance:
 
 
 TOLERANCES = {
+    # losses
     "default": Tolerance(atol=1e-5, rtol=1e-4, grad_atol=1e-4, grad_floor=1e-6),
+    # FFT / mel losses: long float32 sums
     "loose": Tolerance(atol=1e-4, rtol=1e-3, grad_atol=1e-3, grad_floor=1e-5),
+    # TIGAS (its fixtures: 1e-5 absolute, 1e-4 of max |grad|)
     "model": Tolerance(atol=1e-5, rtol=1e-4, grad_atol=1e-4, grad_floor=1e-7),
 }
 

@@ -36,6 +36,8 @@ from lossport.io import tensorfile
 from lossport.spec import Spec
 from lossport.spec.flatten import flatten_outputs
 
+pytestmark = pytest.mark.examples  # builds and runs the C++ / Node examples
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 OUTPUT_ATOL = 1e-5
 GRAD_RTOL = 1e-4

@@ -35,6 +35,8 @@ from hypothesis import strategies as st
 from lossport.errors import InvalidInputError
 from lossport.io import tensorfile
 
+pytestmark = pytest.mark.examples  # builds and runs the C++ / Node examples
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MAGIC = b"LPT1"
 ITEMSIZE = {"float32": 4, "int64": 8}

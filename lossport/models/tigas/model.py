@@ -33,10 +33,16 @@ from lossport.models.tigas.perceptual import PerceptualExtractor
 from lossport.models.tigas.spectral import SpectralAnalyzer
 from lossport.models.tigas.statistical import StatisticalEstimator
 from lossport.spec import checks
+from lossport.spec.limits import MAX_IMAGE_SIDE
 
 MODES = ("fast", "full")
 INPUT_RANGES = ("[0,1]", "[-1,1]")
 MIN_SIDE = 32
+# Bounds on the sizes a config or a checkpoint's shapes may ask for (upstream's default model is
+# base_channels 32, feature_dim 256, 8 heads): within them a model stays below about 1 GiB.
+MAX_BASE_CHANNELS = 256
+MAX_FEATURE_DIM = 4096
+MAX_HEADS = 64
 # Channels of the stage outputs, 2b + 4b + 8b + 16b, pooled and concatenated.
 POOLED_PER_BASE = 30
 
@@ -92,16 +98,18 @@ class TIGASModel(nn.Module):
         super().__init__()
         checks.check_choice(mode, "mode", MODES)
         checks.check_choice(input_range, "input_range", INPUT_RANGES)
-        if base_channels < 1:
-            raise ConfigError(f"base_channels must be >= 1, got {base_channels}")
-        if feature_dim < 4 or feature_dim % 4:
-            raise ConfigError(f"feature_dim must be a positive multiple of 4, got {feature_dim}")
-        if num_attention_heads < 1 or feature_dim % num_attention_heads:
+        if not 1 <= base_channels <= MAX_BASE_CHANNELS:
+            raise ConfigError(f"base_channels must be from 1 to {MAX_BASE_CHANNELS}, got {base_channels}")
+        if not 4 <= feature_dim <= MAX_FEATURE_DIM or feature_dim % 4:
+            raise ConfigError(
+                f"feature_dim must be a multiple of 4 from 4 to {MAX_FEATURE_DIM}, got {feature_dim}"
+            )
+        if not 1 <= num_attention_heads <= MAX_HEADS or feature_dim % num_attention_heads:
             raise ConfigError(
                 f"num_attention_heads must divide feature_dim ({feature_dim}), got {num_attention_heads}"
             )
-        if img_size < MIN_SIDE:
-            raise ConfigError(f"img_size must be >= {MIN_SIDE}, got {img_size}")
+        if not MIN_SIDE <= img_size <= MAX_IMAGE_SIDE:
+            raise ConfigError(f"img_size must be from {MIN_SIDE} to {MAX_IMAGE_SIDE}, got {img_size}")
         self.mode = mode
         self.fast = mode == "fast"
         self.unit_input = input_range == "[0,1]"

@@ -19,7 +19,13 @@ from lossport.errors import ConfigError
 from lossport.io.digest import FileRecord
 from lossport.models.tigas.checkpoint import read_checkpoint
 from lossport.models.tigas.hub import download_checkpoint
-from lossport.models.tigas.model import MIN_SIDE, TIGASModel
+from lossport.models.tigas.model import (
+    MAX_BASE_CHANNELS,
+    MAX_FEATURE_DIM,
+    MAX_HEADS,
+    MIN_SIDE,
+    TIGASModel,
+)
 from lossport.spec import Spec, TensorSpec, register
 from lossport.spec.domains import Interval
 from lossport.spec.limits import MAX_IMAGE_SIDE
@@ -42,9 +48,9 @@ DEFAULT_IMG_SIZE = 256
 # Config keys a checkpoint decides (mode and sizes are read from its keys and shapes).
 CHECKPOINT_KEYS = ("mode", "base_channels", "feature_dim", "num_attention_heads", "input_range")
 LIMITS = {
-    "base_channels": (1, 256),
-    "feature_dim": (1, 4096),
-    "num_attention_heads": (1, 64),
+    "base_channels": (1, MAX_BASE_CHANNELS),
+    "feature_dim": (4, MAX_FEATURE_DIM),
+    "num_attention_heads": (1, MAX_HEADS),
     "img_size": (MIN_SIDE, MAX_IMAGE_SIDE),
     "seed": (0, 2**63 - 1),
 }
