@@ -14,18 +14,21 @@ import click
 
 from lossport._version import __version__
 from lossport.cli import export, images, listing, validate
-from lossport.cli.common import EXIT_USAGE
+from lossport.cli.common import EXIT_USAGE, report_failure
 
 
 class LossportCommand(click.Group):
-    """click, but a usage error is one ``error:`` line (with where to find help), like every
-    other bad input, instead of click's three-line usage block."""
+    """click, with every failure as one ``error:`` line and exit code 2 (1 stays for validation
+    mismatches): a usage error (with where to find help) instead of click's three-line usage
+    block, a :class:`~lossport.errors.LossportError` as its message, anything unexpected named
+    with the hint to rerun with ``--debug`` (which prints the traceback too)."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
+        arguments = list(sys.argv[1:] if args is None else args)
         try:
-            return super().main(args, prog_name, complete_var, False, **extra)
+            return super().main(arguments, prog_name, complete_var, False, **extra)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.Abort:
@@ -41,6 +44,8 @@ class LossportCommand(click.Group):
         except click.ClickException as exc:
             click.echo(f"error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)
+        except (Exception, KeyboardInterrupt) as exc:
+            sys.exit(report_failure(exc, debug="--debug" in arguments[:1]))
 
 
 @click.group(cls=LossportCommand, context_settings={"help_option_names": ["-h", "--help"]})

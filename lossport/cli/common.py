@@ -3,8 +3,6 @@ option strings (``--set k=v``, ``--dynamic``, ``--backends``, sizes)."""
 
 from __future__ import annotations
 
-import functools
-import sys
 import traceback
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -19,41 +17,24 @@ EXIT_USAGE = 2
 SPATIAL = ("height", "width")
 
 
-def debugging() -> bool:
-    context = click.get_current_context(silent=True)
-    return bool(context and context.find_root().params.get("debug"))
-
-
-def user_errors(command: Callable) -> Callable:
-    """Run ``command``; any error becomes ``error: <one line>`` on stderr and exit code 2.
+def report_failure(exc: BaseException, debug: bool) -> int:
+    """Print ``exc`` as one ``error:`` line (a traceback first with ``debug``); the exit code.
 
     A :class:`LossportError` is a bad input and says what to do. Anything else is unexpected:
-    it is named in one line too, with the hint to rerun with ``--debug``, which also prints
-    the traceback (and still exits 2).
+    it is named in one line too, with the hint to rerun with ``--debug``.
     """
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
-            raise
-        except KeyboardInterrupt:
-            click.echo("error: interrupted", err=True)
-            sys.exit(130)
-        except Exception as exc:
-            if debugging():
-                traceback.print_exc()
-            if isinstance(exc, LossportError):
-                click.echo(f"error: {exc}", err=True)
-            else:
-                click.echo(
-                    f"error: unexpected failure ({brief_reason(exc)}); rerun with --debug for the traceback",
-                    err=True,
-                )
-            sys.exit(EXIT_USAGE)
-
-    return wrapper
+    if isinstance(exc, KeyboardInterrupt):
+        click.echo("error: interrupted", err=True)
+        return 130
+    if debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+    if isinstance(exc, LossportError):
+        click.echo(f"error: {exc}", err=True)
+    else:
+        click.echo(
+            f"error: unexpected failure ({brief_reason(exc)}); rerun with --debug for the traceback", err=True
+        )
+    return EXIT_USAGE
 
 
 def parse_settings(pairs: Sequence[str]) -> Dict[str, str]:

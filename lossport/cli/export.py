@@ -10,7 +10,8 @@ import click
 from tqdm import tqdm
 
 from lossport import catalog
-from lossport.cli.common import EXIT_USAGE, add_options, parse_dynamic, parse_settings, user_errors
+from lossport.cli.common import EXIT_USAGE, add_options, parse_dynamic, parse_settings
+from lossport.cli.modules import module_spec, specs_option
 from lossport.errors import ConfigError
 from lossport.export import FORMATS, ExportResult, export_artifact
 from lossport.export.manifest import export_many
@@ -66,6 +67,26 @@ tigas_weight_options = add_options(
 )
 
 
+module_options = add_options(
+    click.argument("target", metavar="SOURCE:FACTORY"),
+    click.option(
+        "--input",
+        "inputs",
+        multiple=True,
+        metavar="SPEC",
+        help="A forward argument: NAME:DTYPE[DIM,...][=LOW..HIGH], e.g. "
+        "x:float32[batch,3,height=64,width=64]=0..1 (repeat, in forward's order).",
+    ),
+    click.option(
+        "--no-grad",
+        "no_grad",
+        multiple=True,
+        metavar="NAME",
+        help="A float input that is not differentiable (repeatable).",
+    ),
+)
+
+
 def report_export(result: ExportResult) -> None:
     checked = (
         f"checked on {len(result.checks)} runs, worst abs error "
@@ -87,10 +108,47 @@ def export_group() -> None:
 @export_group.command("loss")
 @click.argument("name")
 @export_options
-@user_errors
+@specs_option
 def export_loss(name, fmt, output, with_grad, dynamic, opset, no_check, settings) -> None:
     """Export the registered loss NAME (see `lossport list losses`)."""
-    spec = catalog.get_spec(name, kind="loss")
+    _export_spec(
+        catalog.get_spec(name, kind="loss"), fmt, output, with_grad, dynamic, opset, no_check, settings
+    )
+
+
+@export_group.command("spec")
+@click.argument("name")
+@export_options
+@specs_option
+def export_spec(name, fmt, output, with_grad, dynamic, opset, no_check, settings) -> None:
+    """Export any registered spec NAME, a loss or a model (yours with --specs)."""
+    _export_spec(catalog.get_spec(name), fmt, output, with_grad, dynamic, opset, no_check, settings)
+
+
+@export_group.command("module")
+@module_options
+@export_options
+def export_module_command(
+    target, inputs, no_grad, fmt, output, with_grad, dynamic, opset, no_check, settings
+) -> None:
+    """Export any nn.Module: SOURCE is a .py file or an importable module, FACTORY an nn.Module
+    subclass or a function returning one (called with the --set values)."""
+    spec, module = module_spec(target, inputs, no_grad, parse_settings(settings))
+    report_export(
+        export_artifact(
+            spec,
+            fmt=fmt,
+            path=output,
+            module=module,
+            with_grad=with_grad,
+            dynamic=parse_dynamic(dynamic),
+            opset=opset,
+            verify=None if no_check else verify_export,
+        )
+    )
+
+
+def _export_spec(spec, fmt, output, with_grad, dynamic, opset, no_check, settings) -> None:
     config = spec.resolve_config(parse_settings(settings))
     report_export(
         export_artifact(
@@ -116,7 +174,6 @@ def export_loss(name, fmt, output, with_grad, dynamic, opset, no_check, settings
     help="Image size of the preprocessing contract and the export example.",
 )
 @export_options
-@user_errors
 def export_tigas(
     mode,
     checkpoint,
@@ -176,7 +233,7 @@ def export_tigas(
 )
 @click.option("--with-grad", is_flag=True, help="Also write the gradient variant of each.")
 @click.option("--no-check", is_flag=True)
-@user_errors
+@specs_option
 def export_losses(export_all, output_dir: Path, formats, with_grad, no_check) -> None:
     """Export every registered loss into a folder, with a manifest.json."""
     _make_folder(output_dir)

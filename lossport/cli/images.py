@@ -10,7 +10,7 @@ import click
 import torch
 
 from lossport.artifact.runtime import artifact_preprocess
-from lossport.cli.common import parse_sizes, user_errors
+from lossport.cli.common import parse_sizes
 from lossport.errors import ConfigError, ImageError
 from lossport.io import images as image_io
 from lossport.io import tensorfile
@@ -57,7 +57,6 @@ def _contract(size, model) -> Preprocess:
     help="Instead of images: uniform [0, 1) float32 values of SHAPE, e.g. 2,3,64,64.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random.")
-@user_errors
 def preprocess(images, output, size, model, random_shape, seed) -> None:
     """Write IMAGES (files or folders) or a random tensor as one tensor file that every runtime
     reads identically: float32, C order, after a small JSON header."""
@@ -139,7 +138,6 @@ def preprocess(images, output, size, model, random_shape, seed) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
-@user_errors
 def score_command(
     paths,
     checkpoint,

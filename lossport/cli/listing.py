@@ -7,13 +7,13 @@ import json
 import click
 
 from lossport import catalog
-from lossport.cli.common import user_errors
+from lossport.cli.modules import specs_option
 
 
 @click.command("list")
 @click.argument("kind", type=click.Choice(["losses", "models", "all"]), default="all")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@user_errors
+@specs_option
 def list_command(kind: str, as_json: bool) -> None:
     """What can be exported, with inputs, shapes and conventions."""
     wanted = {"losses": "loss", "models": "model", "all": None}[kind]

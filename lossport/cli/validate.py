@@ -16,15 +16,15 @@ from lossport.cli.common import (
     add_options,
     check_report_paths,
     parse_backends,
-    user_errors,
+    parse_settings,
 )
-from lossport.cli.export import tigas_weight_options
+from lossport.cli.export import module_options, tigas_weight_options
+from lossport.cli.modules import module_spec, specs_option
 from lossport.models.tigas.specs import resolve_weights
 from lossport.validation import report
+from lossport.validation.results import BACKENDS, SpecReport, failures, summary
 from lossport.validation.suite import (
-    BACKENDS,
     DEFAULT_SEED,
-    SpecReport,
     ValidationOptions,
     available_cpus,
     run_jobs,
@@ -105,15 +105,10 @@ def run_and_report(
             bar.update()
 
         reports = run_jobs(jobs, workers, done)
-    click.echo(report.table(reports))
-    for backend, reason in report.skips(reports).items():
-        click.echo(f"skipped {backend}: {reason}")
-    problems = report.failures(reports)
-    for line in problems:
-        click.echo(f"mismatch: {line}", err=True)
-    for result in reports:
-        for backend, where in result.localized.items():
-            click.echo(f"localized {result.spec} / {backend}: {where}", err=True)
+    text = summary(reports).splitlines()
+    for line in text:  # mismatches and localizations go to stderr, the rest to stdout
+        click.echo(line, err=line.startswith(("mismatch: ", "localized ")))
+    problems = failures(reports)
     if json_path:
         report.write_json(reports, json_path, options.seed)
     if junit_path:
@@ -131,7 +126,7 @@ def validate_group() -> None:
 @click.argument("names", nargs=-1)
 @validate_options
 @jobs_option
-@user_errors
+@specs_option
 def validate_losses(names, workers, **option_values) -> None:
     """Validate the named losses (default: every registered loss)."""
     options = options_from(**option_values)
@@ -148,7 +143,7 @@ def validate_losses(names, workers, **option_values) -> None:
 @validate_group.command("all")
 @validate_options
 @jobs_option
-@user_errors
+@specs_option
 def validate_all(workers, **option_values) -> None:
     """Validate every registered loss and model (each model variant at its small test config)."""
     options = options_from(**option_values)
@@ -165,7 +160,6 @@ def validate_all(workers, **option_values) -> None:
 @tigas_weight_options
 @validate_options
 @jobs_option
-@user_errors
 def validate_tigas(mode, checkpoint, weights, trust_checkpoint, workers, **option_values) -> None:
     """Validate the TIGAS scorer: both modes at a small random config by default, or the
     model of --checkpoint / --weights hub."""
@@ -195,13 +189,37 @@ def validate_tigas(mode, checkpoint, weights, trust_checkpoint, workers, **optio
     help="Allow a checkpoint that needs arbitrary unpickling (trusted files only).",
 )
 @validate_options
-@user_errors
+@specs_option
 def validate_artifact_command(path, checkpoint, trust_checkpoint, **option_values) -> None:
     """Validate an existing .onnx/.pt exported by lossport against its recorded spec and config
     (weights from --checkpoint when it was exported from one; nothing in the file is trusted)."""
     options = options_from(**option_values)
     run_and_report(
         [lambda: validate_artifact(path, options, checkpoint=checkpoint, trust_checkpoint=trust_checkpoint)],
+        options,
+        option_values["json_path"],
+        option_values["junit_path"],
+        workers=1,
+    )
+
+
+@validate_group.command("module")
+@module_options
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Keyword argument of FACTORY (repeatable; values read as JSON where they parse).",
+)
+@validate_options
+def validate_module_command(target, inputs, no_grad, settings, **option_values) -> None:
+    """Validate any nn.Module (SOURCE:FACTORY as for `export module`) on every backend, at the
+    export shape and at shapes differing in every dynamic axis, outputs and gradients."""
+    options = options_from(**option_values)
+    spec, module = module_spec(target, inputs, no_grad, parse_settings(settings))
+    run_and_report(
+        [lambda: validate_spec(spec, None, options, module=module)],
         options,
         option_values["json_path"],
         option_values["junit_path"],

@@ -57,6 +57,7 @@ class ExportResult:
     seconds: float
     sha256: str
     checks: List[Any] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
 
 
 def default_path(spec: Spec, fmt: str, with_grad: bool) -> Path:
@@ -147,6 +148,7 @@ def export_artifact(
     example = spec.sample_inputs(spec.sizes(0, config), EXPORT_SEED)
 
     start = time.perf_counter()
+    notes: List[str] = []
     with atomic_path(path) as temp:
         try:
             if fmt == "onnx":
@@ -162,7 +164,9 @@ def export_artifact(
                     with_grad=with_grad,
                 )
             else:
-                write_torchscript(module, spec, example, temp, metadata, with_grad)
+                other = spec.sample_inputs(spec.other_sizes(config, dims), EXPORT_SEED + 1)
+                note = write_torchscript(module, spec, example, other, temp, metadata, with_grad)
+                notes += [note] if note else []
         except LossportError:
             raise
         except Exception as exc:  # exporter failures come as many types; report them as one
@@ -170,5 +174,15 @@ def export_artifact(
         checks = verify(ExportRequest(temp, spec, config, module, dims, with_grad)) if verify else []
         digest = sha256_file(temp)
     return ExportResult(
-        path, spec.name, fmt, config, outputs, dims, with_grad, time.perf_counter() - start, digest, checks
+        path,
+        spec.name,
+        fmt,
+        config,
+        outputs,
+        dims,
+        with_grad,
+        time.perf_counter() - start,
+        digest,
+        checks,
+        notes,
     )

@@ -15,7 +15,7 @@ import importlib.util
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -93,7 +93,7 @@ def _output_paths(output: Any, path: str = "out") -> List[str]:
 
 
 def torchscript_gradient_module(
-    module: nn.Module, spec: Spec, example: Sequence[torch.Tensor]
+    module: nn.Module, spec: Spec, example: Sequence[torch.Tensor], eager: Optional[nn.Module] = None
 ) -> torch.jit.ScriptModule:
     """A scripted module returning ``(*outputs, *input_gradients)`` via ``torch.autograd.grad``.
 
@@ -101,10 +101,11 @@ def torchscript_gradient_module(
 
     TorchScript needs a fixed signature, so the wrapper's source is generated for the spec's
     inputs and the module's output structure (observed on ``example``) and compiled from a
-    temporary file.
+    temporary file. ``module`` may be already compiled (scripted or traced); ``eager`` is then
+    the eager module, run to observe the output structure.
     """
     with torch.no_grad():
-        paths = _output_paths(module(*example))
+        paths = _output_paths((eager or module)(*example))
     argument_names = [t.name for t in spec.inputs]
     diff_names = list(spec.differentiable_inputs)
     source = _WRAPPER_TEMPLATE.format(

@@ -1,6 +1,11 @@
 """TorchScript artifacts: ``torch.jit.script`` of the module (or its gradient wrapper), saved
 with the metadata as extra files.
 
+A module that does not script (third-party code TorchScript cannot compile) is traced instead,
+where the trace is valid for the declared dynamic axes: the traced module must match eager
+PyTorch at a second shape, differing from the example in every dynamic axis. The artifact's
+metadata says which (``lossport.torchscript``: ``script`` or ``trace``).
+
 TorchScript is deprecated upstream but is what libtorch deployments load; its deprecation
 warnings are silenced here, where we call it on purpose, and nowhere else.
 """
@@ -10,13 +15,15 @@ from __future__ import annotations
 import contextlib
 import warnings
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Sequence, Tuple
 
 import torch
 from torch import nn
 
+from lossport.errors import ExportError, brief_reason
 from lossport.export.gradient import torchscript_gradient_module
 from lossport.spec import Spec
+from lossport.spec.flatten import flatten_outputs
 
 
 @contextlib.contextmanager
@@ -26,17 +33,52 @@ def quiet_torchscript() -> Iterator[None]:
         yield
 
 
+def compile_module(
+    module: nn.Module, example: Sequence[torch.Tensor], other: Sequence[torch.Tensor]
+) -> Tuple[torch.jit.ScriptModule, str]:
+    """``module`` scripted, or traced on ``example`` where scripting fails and the trace gives
+    eager's outputs on ``other`` (inputs at another shape). Returns the compiled module and a
+    note (empty when scripted). Raises :class:`ExportError` with both reasons otherwise."""
+    with quiet_torchscript():
+        try:
+            return torch.jit.script(module), ""
+        except Exception as exc:  # TorchScript's frontend raises many error types
+            script_error = brief_reason(exc)
+        try:
+            with torch.no_grad():
+                traced = torch.jit.trace(module, tuple(example), check_trace=False, strict=False)
+                expected = flatten_outputs(module(*other))
+                got = flatten_outputs(traced(*other))
+        except Exception as exc:
+            raise ExportError(
+                f"TorchScript cannot script the module ({script_error}) nor trace it ({brief_reason(exc)})"
+            ) from None
+    same = len(expected) == len(got) and all(
+        a.shape == b.shape and torch.allclose(a, b, rtol=1e-4, atol=1e-5, equal_nan=True)
+        for a, b in zip(expected, got)
+    )
+    if not same:
+        raise ExportError(
+            f"TorchScript cannot script the module ({script_error}), and its trace is not valid "
+            f"for the dynamic axes (it computes other values at a second shape)"
+        )
+    return traced, f"traced: scripting failed ({script_error}); the trace matches eager at a second shape"
+
+
 def write_torchscript(
     module: nn.Module,
     spec: Spec,
     example: Sequence[torch.Tensor],
+    other: Sequence[torch.Tensor],
     path: Path,
     metadata: Mapping[str, str],
     with_grad: bool,
-) -> None:
+) -> str:
+    """Write the artifact; returns :func:`compile_module`'s note (empty when scripted)."""
+    compiled, note = compile_module(module, example, other)
     with quiet_torchscript():
         if with_grad:
-            scripted = torchscript_gradient_module(module, spec, example)
-        else:
-            scripted = torch.jit.script(module)
-        torch.jit.save(scripted, str(path), _extra_files=dict(metadata))
+            compiled = torchscript_gradient_module(compiled, spec, example, eager=module)
+        extra = {**metadata, "lossport.torchscript": "trace" if note else "script"}
+        torch.jit.save(compiled, str(path), _extra_files=extra)
+    return note

@@ -22,7 +22,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -201,6 +201,17 @@ class Spec:
         sizes = {k: v for k, v in config.items() if isinstance(v, int) and not isinstance(v, bool)}
         sizes.update(self.shapes[shape_index])
         return sizes
+
+    def other_sizes(self, config: Mapping[str, Any], dynamic: Sequence[str]) -> Dict[str, int]:
+        """Sizes that differ from the export shape in every ``dynamic`` dim (others unchanged):
+        the first listed test shape that does so, else the export sizes with each dynamic dim
+        + 1."""
+        export = self.sizes(0, config)
+        for index in range(1, len(self.shapes)):
+            sizes = self.sizes(index, config)
+            if all((sizes[d] != export[d]) == (d in dynamic) for d in self.dynamic_dims(config)):
+                return sizes
+        return {k: (v + 1 if k in dynamic else v) for k, v in export.items()}
 
     def concrete_shape(self, tensor: TensorSpec, sizes: Sizes) -> Tuple[int, ...]:
         return tuple(d if isinstance(d, int) else int(sizes[d]) for d in tensor.shape)

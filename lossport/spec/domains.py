@@ -133,3 +133,21 @@ class BoxesXYXY(Domain):
             corner_shape, generator=generator, dtype=dtype
         )
         return torch.cat([corner, corner + side], dim=-1)
+
+
+@dataclass(frozen=True)
+class Integers(Domain):
+    """int64 values in ``[low, high]`` (both included); sampled uniformly."""
+
+    low: int = 0
+    high: int = 9
+
+    @property
+    def is_float(self) -> bool:
+        return False
+
+    def describe(self) -> str:
+        return f"int64 in [{self.low}, {self.high}]"
+
+    def sample(self, shape, sizes, generator, dtype):
+        return torch.randint(self.low, self.high + 1, shape, generator=generator)

@@ -34,6 +34,7 @@ class Backend(ABC):
 
     name: str
     provides_gradients: bool = True
+    note: str = ""  # how the backend's artifact was made, where that is worth saying
 
     def skip_reason(self) -> Optional[str]:
         """Why this backend cannot run here, or ``None`` when it can."""
@@ -93,10 +94,11 @@ class TorchScriptBackend(Backend):
     name = "torchscript"
     provides_gradients = True
 
-    def __init__(self, path: Path, spec: Spec, with_grad: bool = True) -> None:
+    def __init__(self, path: Path, spec: Spec, with_grad: bool = True, note: str = "") -> None:
         self.artifact = TorchScriptArtifact(path)
         self.spec = spec
         self.with_grad = with_grad
+        self.note = note
 
     def run(self, inputs):
         if not self.artifact.with_grad:
@@ -128,6 +130,22 @@ class OrtBackend(Backend):
 
     def run(self, inputs):
         return self.artifact.run({t.name: v for t, v in zip(self.spec.inputs, inputs)})
+
+
+class Unavailable(Backend):
+    """A backend that cannot run the spec: ``reason`` says why. ``failed``: a failure (the
+    artifact it needs could not be made) rather than not applicable."""
+
+    def __init__(self, name: str, reason: str, failed: bool = False) -> None:
+        self.name = name
+        self.reason = reason
+        self.failed = failed
+
+    def skip_reason(self) -> Optional[str]:
+        return self.reason
+
+    def run(self, inputs):
+        raise RuntimeError(self.reason)
 
 
 def artifact_backends(path: Path, spec: Spec, devices: Sequence[str] = ("cpu",)) -> List[Backend]:

@@ -16,16 +16,16 @@ import os
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
 
 from lossport import catalog
 from lossport.artifact.metadata import read_artifact_info
-from lossport.errors import ArtifactError, ConfigError, UnknownNameError
+from lossport.errors import ArtifactError, ConfigError, ExportError, UnknownNameError
 from lossport.export import export_artifact
 from lossport.export.gradient import gradient_names
 from lossport.io.digest import FileRecord
@@ -35,45 +35,17 @@ from lossport.validation.backends import (
     EagerBackend,
     OrtBackend,
     TorchScriptBackend,
+    Unavailable,
     artifact_backends,
     reference_backend,
 )
 from lossport.validation.case_run import CaseResult, run_case
 from lossport.validation.cases import Case, validation_cases
 from lossport.validation.localize import localize
-from lossport.validation.policy import Tolerance, tolerance_for
+from lossport.validation.policy import tolerance_for
+from lossport.validation.results import BACKENDS, SpecReport
 
-BACKENDS = ("eager", "torchscript", "ort-cpu", "ort-cuda")
 DEFAULT_SEED = 20240229
-
-
-@dataclass
-class SpecReport:
-    """Validation of one spec (or artifact): results per backend x case, and skipped backends."""
-
-    spec: str
-    config: Dict[str, Any]
-    results: List[CaseResult] = field(default_factory=list)
-    skipped: Dict[str, str] = field(default_factory=dict)
-    tolerance: Optional[Tolerance] = None
-    localized: Dict[str, str] = field(default_factory=dict)
-    seconds: Dict[str, float] = field(default_factory=dict)  # "export", "run": wall time
-
-    @property
-    def passed(self) -> bool:
-        return all(r.passed for r in self.results)
-
-    def to_json(self) -> Dict[str, Any]:
-        return {
-            "spec": self.spec,
-            "config": self.config,
-            "passed": self.passed,
-            "tolerance": vars(self.tolerance) if self.tolerance else None,
-            "skipped": self.skipped,
-            "localized": self.localized,
-            "seconds": self.seconds,
-            "results": [r.to_json() for r in self.results],
-        }
 
 
 @dataclass
@@ -114,8 +86,15 @@ def _run(
     report = SpecReport(spec.name, dict(config), tolerance=tolerance)
     reference = reference_backend(module, spec)
     for backend in backends:
+        if backend.note:
+            report.notes[backend.name] = backend.note
         reason = backend.skip_reason()
         if reason is not None:
+            if isinstance(backend, Unavailable) and backend.failed:
+                report.results.append(
+                    CaseResult(spec.name, backend.name, "export", options.seed, error=reason)
+                )
+                continue
             report.skipped[backend.name] = reason
             if backend.name == "ort-cuda" and options.require_cuda:
                 report.results.append(
@@ -232,25 +211,36 @@ def validate_spec(
 def _spec_backends(
     spec: Spec, config: Mapping[str, Any], module: nn.Module, folder: Path, names: Sequence[str]
 ) -> List[Backend]:
+    """The backends of ``names``, running artifacts exported into ``folder``. A module that
+    TorchScript can neither script nor validly trace leaves the TorchScript backend not
+    applicable; an ONNX export that fails is a failure of every ONNX Runtime backend."""
     backends: List[Backend] = []
     if "eager" in names:
         backends.append(EagerBackend(module, spec, torch.float32))
     if "torchscript" in names:
-        path = export_artifact(
-            spec, fmt="torchscript", path=folder / f"{spec.name}.pt", config=config, module=module
-        ).path
-        backends.append(TorchScriptBackend(path, spec))
-    devices = [n.split("-", 1)[1] for n in names if n.startswith("ort-")]
-    if devices:
-        path = export_artifact(
-            spec,
-            fmt="onnx",
-            path=folder / f"{spec.name}.onnx",
-            config=config,
-            module=module,
-            with_grad=bool(spec.differentiable_inputs),
-        ).path
-        backends += [OrtBackend(path, spec, device) for device in devices]
+        try:
+            result = export_artifact(
+                spec, fmt="torchscript", path=folder / f"{spec.name}.pt", config=config, module=module
+            )
+        except ExportError as exc:
+            backends.append(Unavailable("torchscript", f"not applicable: {exc}"))
+        else:
+            backends.append(TorchScriptBackend(result.path, spec, note="; ".join(result.notes)))
+    ort_names = [n for n in names if n.startswith("ort-")]
+    if ort_names:
+        try:
+            path = export_artifact(
+                spec,
+                fmt="onnx",
+                path=folder / f"{spec.name}.onnx",
+                config=config,
+                module=module,
+                with_grad=bool(spec.differentiable_inputs),
+            ).path
+        except ExportError as exc:
+            backends += [Unavailable(name, f"ONNX export failed: {exc}", failed=True) for name in ort_names]
+        else:
+            backends += [OrtBackend(path, spec, name.split("-", 1)[1]) for name in ort_names]
     return backends
 
 

@@ -33,6 +33,7 @@ from lossport.export.onnx.torch_internals import (
 )
 
 aten = torch.ops.aten
+prims = torch.ops.prims
 
 
 # -- convolution ------------------------------------------------------------------------------
@@ -355,6 +356,184 @@ def _mv(matrix, vector):
     return aten.mm(matrix, vector.unsqueeze(1)).squeeze(1)
 
 
+def _prims_prod(input, dims, *, output_dtype=None):
+    """``prims.prod`` (PyTorch's ``cumprod`` and ``prod`` backward decompose into it) as
+    ``aten.prod`` over one dim at a time."""
+    for dim in sorted(dims, reverse=True):
+        input = aten.prod.dim_int(input, dim, dtype=output_dtype)
+    return input
+
+
+# Numerical Recipes' ``erfcc``: erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z / 2), z >= 0, with a
+# relative error below 1.2e-7 for every z; P's coefficients, constant term first.
+_ERFC_COEFFICIENTS = (
+    -1.26551223,
+    1.00002368,
+    0.37409196,
+    0.09678418,
+    -0.18628806,
+    0.27886807,
+    -1.13520398,
+    1.48851587,
+    -0.82215223,
+    0.17087277,
+)
+
+
+def _log_ndtr(input):
+    """``log Phi(x)`` without underflow: with ``z = |x| / sqrt 2``, ``log erfc(z) = log t - z^2
+    + P(t)`` (``_ERFC_COEFFICIENTS``) is finite for any ``z``, and
+    ``log Phi(x) = log erfc(z) - log 2`` for ``x < 0``, ``log1p(-erfc(z) / 2)`` otherwise.
+    (The exporter's ``erfc`` and ``erfcx`` are ``1 - erf`` and ``exp(z^2) (1 - erf)``:
+    ``-inf`` from ``x ~ -13`` on, and imprecise well before.)"""
+    z = input.abs() * math.sqrt(0.5)
+    t = 1 / (1 + z / 2)
+    poly: Any = _ERFC_COEFFICIENTS[-1]
+    for coefficient in reversed(_ERFC_COEFFICIENTS[:-1]):
+        poly = poly * t + coefficient
+    log_erfc = torch.log(t) - z * z + poly
+    return torch.where(input < 0, log_erfc - math.log(2), torch.log1p(-torch.exp(log_erfc) / 2))
+
+
+def _embedding_bags(indices, offsets):
+    """The bag of each index: ``bag[k] = #{b : offsets[b] <= k} - 1`` (a trailing offset
+    equal to ``len(indices)``, ``include_last_offset``, counts for no index)."""
+    positions = torch.arange(indices.shape[0]).unsqueeze(1)
+    return (offsets.unsqueeze(0) <= positions).sum(1) - 1
+
+
+def _embedding_bag_backward(
+    grad,
+    indices,
+    offsets,
+    offset2bag,
+    bag_size,
+    maximum_indices,
+    num_weights,
+    scale_grad_by_freq,
+    mode,
+    sparse,
+    per_sample_weights,
+    padding_idx=-1,
+):
+    """Weight gradient of ``embedding_bag`` (dense), accumulated per weight row:
+
+    - sum/mean: ``dW[indices[k]] += dY[bag[k]] * w_k`` with ``w_k`` the per-sample weight (sum)
+      or ``1 / #{non-padding indices in bag[k]}`` (mean); padding indices contribute nothing;
+      with ``scale_grad_by_freq`` each contribution is divided by the count of its index;
+    - max: ``dW[argmax[b, d], d] += dY[b, d]`` with the forward's ``maximum_indices``
+      (``-1`` for an empty bag: no contribution).
+
+    Bags are recomputed from ``offsets`` (:func:`_embedding_bags`), not read from the
+    forward's ``offset2bag``.
+    """
+    dim = grad.shape[1]
+    if mode == 2:
+        valid = maximum_indices >= 0
+        flat = torch.where(valid, maximum_indices, 0) * dim + torch.arange(dim)
+        values = torch.where(valid, grad, 0.0)
+        return (
+            grad.new_zeros([num_weights * dim])
+            .scatter_add(0, flat.flatten(), values.flatten())
+            .reshape(num_weights, dim)
+        )
+    bags = _embedding_bags(indices, offsets)
+    keep = indices != padding_idx if padding_idx >= 0 else torch.ones_like(indices, dtype=torch.bool)
+    rows = grad[bags]
+    if mode == 1:
+        counts = (bags.unsqueeze(1) == torch.arange(grad.shape[0])) & keep.unsqueeze(1)
+        rows = rows / torch.clamp(counts.sum(0)[bags], min=1).unsqueeze(1)
+    if per_sample_weights is not None:
+        rows = rows * per_sample_weights.unsqueeze(1)
+    if scale_grad_by_freq:
+        rows = rows / (indices.unsqueeze(0) == indices.unsqueeze(1)).sum(1).unsqueeze(1)
+    rows = torch.where(keep.unsqueeze(1), rows, 0.0)
+    return aten.index_put(grad.new_zeros([num_weights, dim]), [indices], rows, True)
+
+
+def _embedding_bag_per_sample_weights_backward(
+    grad, weight, indices, offsets, offset2bag, mode, padding_idx=-1
+):
+    """Gradient of ``embedding_bag``'s per-sample weights (mode sum):
+    ``dw_k = <dY[bag[k]], W[indices[k]]>``, 0 for padding indices."""
+    products = (grad[_embedding_bags(indices, offsets)] * weight[indices]).sum(1)
+    return torch.where(indices == padding_idx, 0.0, products) if padding_idx >= 0 else products
+
+
+# -- complex tensors ------------------------------------------------------------------------------
+# The exporter represents a complex tensor by its real view (a trailing dim of 2); ops without a
+# complex translation run on that view.
+
+
+def _complex_new_zeros(input, size, dtype=None, layout=None, device=None, pin_memory=None):
+    """Complex zeros as the complex view of real zeros ``[*size, 2]``."""
+    dtype = dtype or input.dtype
+    if not dtype.is_complex:
+        return NotImplemented
+    return torch.view_as_complex(torch.zeros([*size, 2], dtype=dtype.to_real(), device=input.device))
+
+
+def _complex_slice_scatter(input, src, dim=0, start=None, end=None, step=1):
+    """Complex ``slice_scatter`` as the same scatter of the real views (``dim`` from the front)."""
+    if not input.is_complex():
+        return NotImplemented
+    real = aten.slice_scatter(
+        torch.view_as_real(input), torch.view_as_real(src), dim % input.dim(), start, end, step
+    )
+    return torch.view_as_complex(real)
+
+
+def _complex_where(condition, input, other):
+    """Complex ``where`` as ``where`` of the real views, the condition broadcast over the
+    trailing (real, imaginary) dim."""
+    if not (input.is_complex() or other.is_complex()):
+        return NotImplemented
+    dtype = input.dtype if input.is_complex() else other.dtype
+    input, other = (torch.view_as_real(t.to(dtype)) for t in (input, other))
+    return torch.view_as_complex(torch.where(condition.unsqueeze(-1), input, other))
+
+
+def _complex_copy(input, src, non_blocking=False):
+    """Complex (functional) ``copy``: ``src`` in ``input``'s dtype, broadcast to its shape."""
+    if not input.is_complex():
+        return NotImplemented
+    real = torch.view_as_real(src.to(input.dtype)).expand(*input.shape, 2)
+    return torch.view_as_complex(real.clone(memory_format=torch.contiguous_format))
+
+
+def _complex_mul_scalar(input, other):
+    """Complex tensor times a (complex) number ``a + bi``, on the real view ``(x, y)``:
+    ``(a x - b y, b x + a y)``."""
+    if not input.is_complex():
+        return NotImplemented
+    other = complex(other)
+    real, imag = torch.view_as_real(input).unbind(-1)
+    parts = (real * other.real - imag * other.imag, real * other.imag + imag * other.real)
+    return torch.view_as_complex(torch.stack(parts, -1))
+
+
+def _complex_conj_physical(input):
+    """Complex conjugate on the real view: ``(x, y) -> (x, -y)``."""
+    if not input.is_complex():
+        return NotImplemented
+    real, imag = torch.view_as_real(input).unbind(-1)
+    return torch.view_as_complex(torch.stack((real, -imag), -1))
+
+
+def _complex_unsqueeze(input, dim):
+    """Complex ``unsqueeze`` as the same of the real view (``dim`` from the front)."""
+    if not input.is_complex():
+        return NotImplemented
+    return torch.view_as_complex(torch.view_as_real(input).unsqueeze(dim % (input.dim() + 1)))
+
+
+def _complex_expand(input, size, implicit=False):
+    """Complex ``expand`` as the same of the real view, its trailing dim kept."""
+    if not input.is_complex():
+        return NotImplemented
+    return torch.view_as_complex(torch.view_as_real(input).expand(*size, 2))
+
+
 # -- autograd of PyTorch's forward decomposition ------------------------------------------------
 
 _AUTOGRAD_KEYS = functools.reduce(
@@ -438,6 +617,18 @@ OURS: Dict[Any, Callable] = {
     aten.masked_scatter_backward.default: _masked_scatter_backward,
     aten._efficientzerotensor.default: _efficient_zero_tensor,
     aten.mv.default: _mv,
+    prims.prod.default: _prims_prod,
+    aten.special_log_ndtr.default: _log_ndtr,
+    aten._embedding_bag_backward.default: _embedding_bag_backward,
+    aten._embedding_bag_per_sample_weights_backward.default: _embedding_bag_per_sample_weights_backward,
+    aten.new_zeros.default: _complex_new_zeros,
+    aten.slice_scatter.default: _complex_slice_scatter,
+    aten.where.self: _complex_where,
+    aten.copy.default: _complex_copy,
+    aten.mul.Scalar: _complex_mul_scalar,
+    aten._conj_physical.default: _complex_conj_physical,
+    aten.unsqueeze.default: _complex_unsqueeze,
+    aten.expand.default: _complex_expand,
 }
 
 # PyTorch's own, for ops whose ONNX translation is missing or wrong (see :func:`decompositions`).

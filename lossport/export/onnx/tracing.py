@@ -109,16 +109,34 @@ def trace(
     Returns the graph and the symbol name -> dim name map of its inputs' dynamic dims.
     """
     inputs, names = symbolic_inputs(spec, example, dynamic)
-    functional = torch.func.functionalize(program, remove="mutations")
+    table = decompositions(translations)
     with compiling_flag(), _frozen(module):
-        graph = make_fx(
-            functional,
-            tracing_mode="symbolic",
-            decomposition_table=decompositions(translations),
-            _allow_non_fake_inputs=True,
-        )(*inputs)
+        graph = _functional_trace(program, inputs, table)
+        if _mutates(graph):
+            graph = _functional_trace(graph, inputs, table)
     _expand_symbolic_numel(graph)
     return graph, names
+
+
+def _functional_trace(program: Callable, inputs: Sequence[torch.Tensor], table: Dict[Any, Callable]):
+    """``make_fx`` of ``program`` functionalized (in-place ops become out-of-place), with
+    symbolic shapes and the decomposition ``table``."""
+    functional = torch.func.functionalize(program, remove="mutations")
+    return make_fx(
+        functional, tracing_mode="symbolic", decomposition_table=table, _allow_non_fake_inputs=True
+    )(*inputs)
+
+
+def _mutates(graph: torch.fx.GraphModule) -> bool:
+    """Whether an op in ``graph`` mutates a tensor. Decompositions run below functionalization,
+    so one that works in place (``copy_`` into a slice, ``out=`` wrappers) leaves an in-place
+    op in the trace, which ONNX cannot express; tracing the graph once more, functionalized,
+    removes it (ops that mutate the program's inputs stay, and the exporter refuses them)."""
+    return any(
+        isinstance(node.target, torch._ops.OpOverload) and node.target._schema.is_mutable
+        for node in graph.graph.nodes
+        if node.op == "call_function"
+    )
 
 
 def _expand_symbolic_numel(graph: torch.fx.GraphModule) -> None:
