@@ -30,8 +30,9 @@ def test_export_module_with_grad_runs_in_onnx_runtime_at_another_batch(tmp_path)
     module = PerceptualLoss()
     prediction = torch.rand(2, 3, 8, 8, requires_grad=True)
     target = torch.rand(2, 3, 8, 8)
-    result = lossport.export_module(module, (prediction, target), tmp_path / "p.onnx",
-                                    with_grad=True, dynamic=BATCH)
+    result = lossport.export_module(
+        module, (prediction, target), tmp_path / "p.onnx", with_grad=True, dynamic=BATCH
+    )
     assert result.outputs == ["output_0", "grad_prediction"] and result.dynamic == ["batch"]
     assert result.checks and all(r.passed for r in result.checks)
     session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
@@ -41,21 +42,32 @@ def test_export_module_with_grad_runs_in_onnx_runtime_at_another_batch(tmp_path)
     expected = module(p, t)
     (expected_grad,) = torch.autograd.grad(expected, p)  # the sum of a scalar is itself
     np.testing.assert_allclose(loss, expected.item(), rtol=1e-5)
-    np.testing.assert_allclose(grad, expected_grad.numpy(), atol=1e-6 * float(expected_grad.abs().max()) + 1e-9)
+    np.testing.assert_allclose(
+        grad, expected_grad.numpy(), atol=1e-6 * float(expected_grad.abs().max()) + 1e-9
+    )
 
 
 def test_only_requires_grad_inputs_get_gradients_and_dict_keys_name_outputs(tmp_path):
     x = torch.randn(3, 6, requires_grad=True)
     labels = torch.tensor([0, 3, 1])
-    result = lossport.export_module(Classifier(), (x, labels), tmp_path / "c.onnx", with_grad=True,
-                                    dynamic={"x": {0: "batch"}, "labels": {0: "batch"}})
+    result = lossport.export_module(
+        Classifier(),
+        (x, labels),
+        tmp_path / "c.onnx",
+        with_grad=True,
+        dynamic={"x": {0: "batch"}, "labels": {0: "batch"}},
+    )
     assert result.outputs == ["loss", "logits", "grad_x"]
 
 
 def test_validate_module_reports_every_backend(tmp_path):
     x = torch.randn(3, 6, requires_grad=True)
-    report = lossport.validate_module(Classifier(), (x, torch.tensor([0, 3, 1])), backends=CPU,
-                                      dynamic={"x": {0: "batch"}, "labels": {0: "batch"}})
+    report = lossport.validate_module(
+        Classifier(),
+        (x, torch.tensor([0, 3, 1])),
+        backends=CPU,
+        dynamic={"x": {0: "batch"}, "labels": {0: "batch"}},
+    )
     assert report.passed
     data = report.to_json()
     assert {r["backend"] for r in data["results"]} == set(CPU)
@@ -66,36 +78,46 @@ def test_validate_module_reports_every_backend(tmp_path):
 
 
 def test_an_unscriptable_module_is_traced_and_says_so():
-    report = lossport.validate_module(Unscriptable(), (torch.randn(2, 5, requires_grad=True),),
-                                      backends=CPU, dynamic={"x": {0: "batch"}})
+    report = lossport.validate_module(
+        Unscriptable(), (torch.randn(2, 5, requires_grad=True),), backends=CPU, dynamic={"x": {0: "batch"}}
+    )
     assert report.passed
     assert "traced" in report.notes["torchscript"] and "scripting failed" in report.notes["torchscript"]
 
 
 def test_torchscript_not_applicable_does_not_abort_onnx():
-    report = lossport.validate_module(ShapeBaked(), (torch.randn(2, 5, requires_grad=True),),
-                                      backends=CPU, dynamic={"x": {0: "batch"}})
+    report = lossport.validate_module(
+        ShapeBaked(), (torch.randn(2, 5, requires_grad=True),), backends=CPU, dynamic={"x": {0: "batch"}}
+    )
     assert report.skipped["torchscript"].startswith("not applicable: ")
     assert any(r.backend == "ort-cpu" for r in report.results)
 
 
 def test_a_traced_torchscript_export_is_refused_when_the_trace_is_invalid(tmp_path):
     with pytest.raises(ExportError, match="trace is not valid|nor trace"):
-        lossport.export_module(ShapeBaked(), (torch.randn(2, 5),), tmp_path / "s.pt",
-                               format="torchscript", dynamic={"x": {0: "batch"}})
+        lossport.export_module(
+            ShapeBaked(),
+            (torch.randn(2, 5),),
+            tmp_path / "s.pt",
+            format="torchscript",
+            dynamic={"x": {0: "batch"}},
+        )
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (dict(example_inputs=(torch.randn(2, 5).double(),)), "dtype torch.float64"),
-    (dict(example_inputs=([1, 2],)), "pass a tuple of tensors"),
-    (dict(example_inputs=(torch.randn(2, 5),), dynamic={"y": {0: "batch"}}), "dynamic names inputs"),
-    (dict(example_inputs=(torch.randn(2, 5),), dynamic={"x": {3: "batch"}}), "names axes"),
-    (dict(example_inputs=(torch.randn(2, 5),), input_names=["a", "b"]), "input_names has 2 names"),
-    (dict(example_inputs=(torch.randn(2, 5),), input_names=["not valid"]), "input name"),
-    (dict(example_inputs=(torch.randn(2, 5),), format="tflite"), "format="),
-    (dict(example_inputs=(torch.randn(2, 7),)), "running the module on its example inputs failed"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"example_inputs": (torch.randn(2, 5).double(),)}, "dtype torch.float64"),
+        ({"example_inputs": ([1, 2],)}, "pass a tuple of tensors"),
+        ({"example_inputs": (torch.randn(2, 5),), "dynamic": {"y": {0: "batch"}}}, "dynamic names inputs"),
+        ({"example_inputs": (torch.randn(2, 5),), "dynamic": {"x": {3: "batch"}}}, "names axes"),
+        ({"example_inputs": (torch.randn(2, 5),), "input_names": ["a", "b"]}, "input_names has 2 names"),
+        ({"example_inputs": (torch.randn(2, 5),), "input_names": ["not valid"]}, "input name"),
+        ({"example_inputs": (torch.randn(2, 5),), "format": "tflite"}, "format="),
+        ({"example_inputs": (torch.randn(2, 7),)}, "running the module on its example inputs failed"),
+    ],
+)
 def test_bad_arguments_are_clear_errors(tmp_path, arguments, message):
     class Five(torch.nn.Module):
         def forward(self, x):
@@ -108,8 +130,7 @@ def test_bad_arguments_are_clear_errors(tmp_path, arguments, message):
 
 def test_assert_portable_passes_and_fails_with_the_report(monkeypatch):
     x = torch.rand(2, 3, 8, 8, requires_grad=True)
-    assert assert_portable(PerceptualLoss(), (x, torch.rand(2, 3, 8, 8)), backends=CPU,
-                           dynamic=BATCH).passed
+    assert assert_portable(PerceptualLoss(), (x, torch.rand(2, 3, 8, 8)), backends=CPU, dynamic=BATCH).passed
     from lossport.export.onnx import tracing
 
     def wrong_tanh_backward(grad_output, output):

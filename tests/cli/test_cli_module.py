@@ -27,10 +27,23 @@ def run(*args, cwd: Path):
 
 
 def test_export_module_from_a_file_with_dims_and_ranges(tmp_path):
-    result = run("export", "module", f"{USER_MODULES}:PerceptualLoss", "--input",
-                 "prediction:float32[batch,3,height=12,width=10]=0..1", "--input",
-                 "target:float32[batch,3,height,width]=0..1", "--no-grad", "target", "--set",
-                 "channels=3", "--with-grad", "-o", "p.onnx", cwd=tmp_path)
+    result = run(
+        "export",
+        "module",
+        f"{USER_MODULES}:PerceptualLoss",
+        "--input",
+        "prediction:float32[batch,3,height=12,width=10]=0..1",
+        "--input",
+        "target:float32[batch,3,height,width]=0..1",
+        "--no-grad",
+        "target",
+        "--set",
+        "channels=3",
+        "--with-grad",
+        "-o",
+        "p.onnx",
+        cwd=tmp_path,
+    )
     assert result.exit_code == 0, result.output
     assert "checked on 2 runs" in result.output
     model = onnx.load(str(tmp_path / "p.onnx"))
@@ -44,9 +57,20 @@ def test_export_module_from_a_file_with_dims_and_ranges(tmp_path):
 
 def test_validate_module_from_an_importable_module_with_int_inputs(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(USER_MODULES.parent))
-    result = run("validate", "module", "user_modules:make_classifier", "--input", "x:float32[batch,6]",
-                 "--input", "labels:int64[batch]=0..3", "--backends", "eager,torchscript,ort-cpu",
-                 "--json", "r.json", cwd=tmp_path)
+    result = run(
+        "validate",
+        "module",
+        "user_modules:make_classifier",
+        "--input",
+        "x:float32[batch,6]",
+        "--input",
+        "labels:int64[batch]=0..3",
+        "--backends",
+        "eager,torchscript,ort-cpu",
+        "--json",
+        "r.json",
+        cwd=tmp_path,
+    )
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["passed"] and data["specs"][0]["spec"] == "make_classifier"
@@ -55,30 +79,47 @@ def test_validate_module_from_an_importable_module_with_int_inputs(tmp_path, mon
 
 
 def test_validate_module_torchscript_not_applicable_is_a_skip_not_an_abort(tmp_path):
-    result = run("validate", "module", f"{USER_MODULES}:ShapeBaked", "--input", "x:float32[batch=2,5]",
-                 "--backends", "torchscript,ort-cpu", cwd=tmp_path)
+    result = run(
+        "validate",
+        "module",
+        f"{USER_MODULES}:ShapeBaked",
+        "--input",
+        "x:float32[batch=2,5]",
+        "--backends",
+        "torchscript,ort-cpu",
+        cwd=tmp_path,
+    )
     assert "skipped torchscript: not applicable: " in result.output
     assert "ort-cpu" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["nofile.py:X", "--input", "x:float32[2]"], "no such file"),
-    (["{modules}", "--input", "x:float32[2]"], "expected SOURCE:FACTORY"),
-    (["{modules}:Nope", "--input", "x:float32[2]"], "has no 'Nope'"),
-    (["no_such_package_xyz:X", "--input", "x:float32[2]"], "importing it failed"),
-    (["{modules}:PerceptualLoss"], "give every forward argument"),
-    (["{modules}:PerceptualLoss", "--input", "x:float16[2]"], "dtype float16"),
-    (["{modules}:PerceptualLoss", "--input", "x float32"], "expected NAME:DTYPE"),
-    (["{modules}:PerceptualLoss", "--input", "x:int64[2]"], "needs its range"),
-    (["{modules}:PerceptualLoss", "--input", "x:float32[2]=1..0"], "LOW <= HIGH"),
-    (["{modules}:PerceptualLoss", "--input", "x:float32[2]=0..inf"], "finite"),
-    (["{modules}:PerceptualLoss", "--input", "x:float32[2,3!]"], "dim '3!'"),
-    (["{modules}:PerceptualLoss", "--input", "x:float32[b=2]", "--input", "y:float32[b=3]"], "b=3"),
-    (["{modules}:PerceptualLoss", "--input", "x:float32[2]", "--no-grad", "z"], "--no-grad z"),
-    (["{modules}:PerceptualLoss", "--input", "x:float32[2]", "--set", "channels=NaN"], "not a finite number"),
-    (["{modules}:PerceptualLoss", "--input", "x:float32[2]", "--set", "nope=1"], "failed: TypeError"),
-    (["{modules}:PerceptualLoss", "--input", "x:float32[2]"], "running the module on its example inputs failed"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nofile.py:X", "--input", "x:float32[2]"], "no such file"),
+        (["{modules}", "--input", "x:float32[2]"], "expected SOURCE:FACTORY"),
+        (["{modules}:Nope", "--input", "x:float32[2]"], "has no 'Nope'"),
+        (["no_such_package_xyz:X", "--input", "x:float32[2]"], "importing it failed"),
+        (["{modules}:PerceptualLoss"], "give every forward argument"),
+        (["{modules}:PerceptualLoss", "--input", "x:float16[2]"], "dtype float16"),
+        (["{modules}:PerceptualLoss", "--input", "x float32"], "expected NAME:DTYPE"),
+        (["{modules}:PerceptualLoss", "--input", "x:int64[2]"], "needs its range"),
+        (["{modules}:PerceptualLoss", "--input", "x:float32[2]=1..0"], "LOW <= HIGH"),
+        (["{modules}:PerceptualLoss", "--input", "x:float32[2]=0..inf"], "finite"),
+        (["{modules}:PerceptualLoss", "--input", "x:float32[2,3!]"], "dim '3!'"),
+        (["{modules}:PerceptualLoss", "--input", "x:float32[b=2]", "--input", "y:float32[b=3]"], "b=3"),
+        (["{modules}:PerceptualLoss", "--input", "x:float32[2]", "--no-grad", "z"], "--no-grad z"),
+        (
+            ["{modules}:PerceptualLoss", "--input", "x:float32[2]", "--set", "channels=NaN"],
+            "not a finite number",
+        ),
+        (["{modules}:PerceptualLoss", "--input", "x:float32[2]", "--set", "nope=1"], "failed: TypeError"),
+        (
+            ["{modules}:PerceptualLoss", "--input", "x:float32[2]"],
+            "running the module on its example inputs failed",
+        ),
+    ],
+)
 def test_bad_module_arguments(tmp_path, args, message):
     args = [a.format(modules=USER_MODULES) for a in args]
     for command in (["export", "module", *args, "-o", "m.onnx"], ["validate", "module", *args]):
@@ -89,7 +130,7 @@ def test_bad_module_arguments(tmp_path, args, message):
         assert "Traceback" not in result.output and list(tmp_path.iterdir()) == []
 
 
-SPECS_FILE = '''
+SPECS_FILE = """
 import torch
 from lossport import Spec, TensorSpec, register
 from lossport.spec.domains import Real
@@ -114,7 +155,7 @@ register(Spec(
             TensorSpec("target", ("batch", 3), Real())),
     shapes=({"batch": 4}, {"batch": 7}),
 ))
-'''
+"""
 
 
 @pytest.fixture
@@ -132,14 +173,27 @@ def test_user_specs_in_list_export_validate_and_jobs(tmp_path, specs_file, monke
     monkeypatch.delenv(catalog.SPECS_ENV, raising=False)
     listed = run("list", "losses", "--specs", specs_file, cwd=tmp_path)
     assert listed.exit_code == 0 and "user_huber" in listed.output
-    exported = run("export", "loss", "user_huber", "--specs", specs_file, "--with-grad", "-o", "h.onnx",
-                   cwd=tmp_path)
+    exported = run(
+        "export", "loss", "user_huber", "--specs", specs_file, "--with-grad", "-o", "h.onnx", cwd=tmp_path
+    )
     assert exported.exit_code == 0, exported.output
-    validated = run("validate", "artifact", "h.onnx", "--specs", specs_file, "--backends", "ort-cpu",
-                    cwd=tmp_path)
+    validated = run(
+        "validate", "artifact", "h.onnx", "--specs", specs_file, "--backends", "ort-cpu", cwd=tmp_path
+    )
     assert validated.exit_code == 0, validated.output
-    in_workers = run("validate", "losses", "user_huber", "rmse", "--specs", specs_file, "--jobs", "2",
-                     "--backends", "eager,ort-cpu", cwd=tmp_path)
+    in_workers = run(
+        "validate",
+        "losses",
+        "user_huber",
+        "rmse",
+        "--specs",
+        specs_file,
+        "--jobs",
+        "2",
+        "--backends",
+        "eager,ort-cpu",
+        cwd=tmp_path,
+    )
     assert in_workers.exit_code == 0, in_workers.output
     assert "user_huber" in in_workers.output and "rmse" in in_workers.output
 
