@@ -16,6 +16,8 @@ them:
 | ``with_grad`` | ``true`` / ``false``; ``gradient`` says of what and w.r.t. which inputs |
 | ``opset`` | ONNX opset (ONNX only) |
 | ``weights`` | ``{"file", "sha256"}`` of the checkpoint the weights came from, if any |
+| ``exporter`` | ONNX: ``direct`` (lossport's trace) or ``torch.onnx`` (its fallback, forward only) |
+| ``torchscript`` | TorchScript: ``script`` or ``trace`` (a module that does not script) |
 | ``preprocess`` | the preprocessing contract of an image model (:mod:`lossport.spec.preprocess`) |
 
 An artifact is untrusted data. :func:`read_metadata` reads the keys without running anything

@@ -152,7 +152,7 @@ def export_artifact(
     with atomic_path(path) as temp:
         try:
             if fmt == "onnx":
-                write_onnx(
+                note = write_onnx(
                     module,
                     spec,
                     example,
@@ -163,6 +163,7 @@ def export_artifact(
                     output_names=outputs,
                     with_grad=with_grad,
                 )
+                notes += [note] if note else []
             else:
                 other = spec.sample_inputs(spec.other_sizes(config, dims), EXPORT_SEED + 1)
                 note = write_torchscript(module, spec, example, other, temp, metadata, with_grad)

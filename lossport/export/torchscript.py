@@ -45,7 +45,8 @@ def compile_module(
         except Exception as exc:  # TorchScript's frontend raises many error types
             script_error = brief_reason(exc)
         try:
-            with torch.no_grad():
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)  # we check the trace
                 traced = torch.jit.trace(module, tuple(example), check_trace=False, strict=False)
                 expected = flatten_outputs(module(*other))
                 got = flatten_outputs(traced(*other))

@@ -229,18 +229,20 @@ def _spec_backends(
     ort_names = [n for n in names if n.startswith("ort-")]
     if ort_names:
         try:
-            path = export_artifact(
+            result = export_artifact(
                 spec,
                 fmt="onnx",
                 path=folder / f"{spec.name}.onnx",
                 config=config,
                 module=module,
                 with_grad=bool(spec.differentiable_inputs),
-            ).path
+            )
         except ExportError as exc:
             backends += [Unavailable(name, f"ONNX export failed: {exc}", failed=True) for name in ort_names]
         else:
-            backends += [OrtBackend(path, spec, name.split("-", 1)[1]) for name in ort_names]
+            for name in ort_names:
+                backends.append(OrtBackend(result.path, spec, name.split("-", 1)[1]))
+                backends[-1].note = "; ".join(result.notes)
     return backends
 
 

@@ -152,3 +152,17 @@ def test_assert_portable_passes_and_fails_with_the_report(monkeypatch):
 def test_the_pytest_fixture(assert_portable):
     report = assert_portable(Classifier(), (torch.randn(2, 6), torch.tensor([1, 2])), backends=CPU)
     assert report.passed
+
+
+def test_forward_export_falls_back_to_torch_onnx_where_the_direct_path_fails(tmp_path):
+    import onnx
+
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(16, 4, 32, batch_first=True).eval()
+    result = lossport.export_module(
+        layer, (torch.randn(2, 5, 16),), tmp_path / "t.onnx", dynamic={"src": {0: "batch", 1: "seq"}}
+    )
+    assert result.notes and "exported with torch.onnx" in result.notes[0]
+    assert result.checks and all(r.passed for r in result.checks)
+    props = {p.key: p.value for p in onnx.load(str(result.path)).metadata_props}
+    assert props["lossport.exporter"] == "torch.onnx"

@@ -324,6 +324,15 @@ def _as_strided_scatter(input, src, size, stride, storage_offset=None):
     return flat.reshape(input.shape)
 
 
+def _index_put_int64(input, indices, values, accumulate=False):
+    """``index_put`` with int64 indices: ONNX's ScatterND takes no others (PyTorch's
+    ``unfold_backward`` indexes with int32)."""
+    if all(index is None or index.dtype in (torch.int64, torch.bool) for index in indices):
+        return NotImplemented
+    indices = [index if index is None or index.dtype == torch.bool else index.long() for index in indices]
+    return aten.index_put(input, indices, values, accumulate)
+
+
 def _put(input, index, source, accumulate=False):
     """``flat(input)[index] = source`` (``+=`` with ``accumulate``); negative indices count
     from the end."""
@@ -614,6 +623,8 @@ OURS: Dict[Any, Callable] = {
     aten.diagonal_scatter.default: _diagonal_scatter,
     aten.as_strided_scatter.default: _as_strided_scatter,
     aten.put.default: _put,
+    aten.index_put.default: _index_put_int64,
+    aten._unsafe_index_put.default: _index_put_int64,
     aten.masked_scatter_backward.default: _masked_scatter_backward,
     aten._efficientzerotensor.default: _efficient_zero_tensor,
     aten.mv.default: _mv,

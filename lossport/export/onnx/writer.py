@@ -9,6 +9,7 @@ graph itself when a session loads it.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import warnings
 from pathlib import Path
@@ -18,7 +19,7 @@ import onnx
 import torch
 from torch import nn
 
-from lossport.errors import ExportError
+from lossport.errors import ExportError, brief_reason
 from lossport.export.gradient import gradient_function
 from lossport.spec import Spec
 from lossport.spec.flatten import distinct_outputs, flatten_outputs
@@ -108,27 +109,82 @@ def write_onnx(
     opset: int,
     output_names: List[str],
     with_grad: bool,
-) -> None:
+) -> str:
+    """Write the artifact; returns a note on how (empty for the direct translation).
+
+    A forward graph (no gradients) that the direct translation cannot make is exported with
+    ``torch.onnx.export(dynamo=True)`` instead (its graph optimizer off, as ours), so forward
+    coverage is never below torch.onnx's; the metadata says which (``lossport.exporter``).
+    """
     translate, _ = _translation()
     translations = op_translations(opset)
-    program, axis_names = traced_program(
-        module, spec, example, dynamic=dynamic, with_grad=with_grad, translations=translations
-    )
-    with quiet_exporter():
-        model = translate.to_onnx(
-            program,
-            translations,
-            opset=opset,
-            input_names=[t.name for t in spec.inputs],
-            output_names=output_names,
-            axis_names=axis_names,
+    try:
+        program, axis_names = traced_program(
+            module, spec, example, dynamic=dynamic, with_grad=with_grad, translations=translations
+        )
+        with quiet_exporter():
+            model = translate.to_onnx(
+                program,
+                translations,
+                opset=opset,
+                input_names=[t.name for t in spec.inputs],
+                output_names=output_names,
+                axis_names=axis_names,
+            )
+        exporter, note = "direct", ""
+    except Exception as exc:  # the direct path's failures come as many types
+        if with_grad:
+            raise
+        model = _torch_onnx_export(module, spec, example, dynamic, opset, output_names, exc)
+        exporter, note = (
+            "torch.onnx",
+            f"exported with torch.onnx (the direct translation failed: {brief_reason(exc)})",
         )
     written = {o.version for o in model.opset_import if o.domain in ("", "ai.onnx")}
     if written != {opset}:
         raise ExportError(f"the exporter wrote opset {sorted(written)}, not the requested {opset}")
-    _set_metadata(model, metadata)
+    _set_metadata(model, {**metadata, "lossport.exporter": exporter})
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(path))
+    return note
+
+
+def _torch_onnx_export(
+    module: nn.Module,
+    spec: Spec,
+    example: Sequence[torch.Tensor],
+    dynamic: Sequence[str],
+    opset: int,
+    output_names: List[str],
+    direct_error: Exception,
+) -> onnx.ModelProto:
+    """``module`` through ``torch.onnx.export(dynamo=True)``, with the spec's names and dynamic
+    axes (one ``torch.export.Dim`` per dim name, shared by the inputs that have it)."""
+    dims = {name: torch.export.Dim(name) for name in dynamic}
+    dynamic_shapes = tuple(
+        {axis: dims[d] for axis, d in enumerate(t.shape) if isinstance(d, str) and d in dims} or None
+        for t in spec.inputs
+    )
+    try:
+        with quiet_exporter(), contextlib.redirect_stdout(io.StringIO()):  # its progress lines
+            program = torch.onnx.export(
+                module,
+                tuple(example),
+                dynamo=True,
+                dynamic_shapes=dynamic_shapes,
+                input_names=[t.name for t in spec.inputs],
+                output_names=output_names,
+                opset_version=opset,
+                optimize=False,
+                verify=False,
+                report=False,
+            )
+    except Exception as exc:  # torch.onnx's failures come as many types too
+        raise ExportError(
+            f"exporting {spec.name} to onnx failed: {brief_reason(direct_error)}; torch.onnx also "
+            f"failed: {brief_reason(exc)}"
+        ) from exc
+    return program.model_proto
 
 
 def _set_metadata(model: onnx.ModelProto, metadata: Mapping[str, str]) -> None:

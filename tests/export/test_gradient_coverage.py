@@ -1,0 +1,80 @@
+"""Gradient graphs of PyTorch's OpInfo ops, checked by ``benchmarks/coverage_opinfo.py``: each op
+on its first float32 sample, exported forward and with gradients, run in ONNX Runtime and
+compared with eager autograd.
+
+The default run checks a representative subset (one or two ops per family the backward
+decompositions serve, and each op a decomposition of ours fixed); ``-m slow`` runs the whole
+sweep and holds it to its coverage targets. PyTorch's ``op_db`` needs ``expecttest``: without
+it this module is skipped, except under CI, where it must be installed.
+"""
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+try:
+    import expecttest  # noqa: F401  (imported by torch.testing._internal.common_methods_invocations)
+except ImportError:
+    if os.environ.get("CI"):
+        pytest.fail(
+            "expecttest is not installed: CI must install it to check gradient coverage", pytrace=False
+        )
+    pytest.skip("expecttest is not installed (PyTorch's OpInfo database needs it)", allow_module_level=True)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import coverage_opinfo  # noqa: E402
+
+REPRESENTATIVE = [
+    "nn.functional.conv_transpose2d",
+    "nn.functional.conv3d",
+    "nn.functional.avg_pool3d",
+    "nn.functional.max_pool3d",
+    "nn.functional.adaptive_avg_pool2d",
+    "nn.functional.adaptive_max_pool3d",
+    "nn.functional.interpolate.area",
+    "nn.functional.grid_sample",
+    "nn.functional.group_norm",
+    "nn.functional.rms_norm",
+    "nn.functional.linear",
+    "nn.functional.embedding_bag",
+    "log_softmax",
+    "nn.functional.scaled_dot_product_attention",
+    "nn.functional.pixel_unshuffle",
+    "nn.functional.pad.replicate",
+    "scatter",
+    "sort",
+    "fft.rfft",
+    "fft.irfft",
+    "mv",
+    "prod",
+    "sgn",
+    "take",
+    "special.log_ndtr",
+]
+GRADIENT_TARGET = 0.98
+
+
+@pytest.fixture(scope="module")
+def ops():
+    return coverage_opinfo.op_infos()
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVE)
+def test_forward_and_gradient_graph_match_eager(ops, name):
+    result = coverage_opinfo.check_op(ops[name], torch_onnx=False)
+    assert (result.forward, result.gradient) == ("ok", "ok"), result.reasons
+
+
+@pytest.mark.slow
+def test_every_opinfo_op_meets_the_gradient_coverage_targets(ops):
+    jobs = min(2, os.cpu_count() or 1)
+    results = coverage_opinfo.run_ops(list(ops), jobs, 300, False, lambda result: None)
+    ok, total = coverage_opinfo.coverage(results)["gradient (lossport)"]
+    assert ok >= GRADIENT_TARGET * total, coverage_opinfo.summary(results)
+    for family, pattern in coverage_opinfo.FAMILIES.items():
+        members = [r for r in results if re.search(pattern, r.op)]
+        ok, total = coverage_opinfo.coverage(members)["gradient (lossport)"]
+        assert ok == total, f"{family}: {coverage_opinfo.summary(members)}"
