@@ -25,7 +25,7 @@ except ImportError:
     pytest.skip("expecttest is not installed (PyTorch's OpInfo database needs it)", allow_module_level=True)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import coverage_opinfo  # noqa: E402
+import coverage_opinfo
 
 REPRESENTATIVE = [
     "nn.functional.conv_transpose2d",
