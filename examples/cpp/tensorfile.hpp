@@ -1,4 +1,4 @@
-// Read and write lossport tensor files (see lossport/tensorfile.py for the format):
+// Read and write lossport tensor files (see lossport/io/tensorfile.py for the format):
 // "LPT1", uint32 header length n, n bytes of JSON header, raw little-endian C-order data.
 #pragma once
 

@@ -1,5 +1,5 @@
 // The checks of a lossport tensor file that come before any allocation, without libtorch (see
-// lossport/tensorfile.py for the format): "LPT1", uint32 LE header length n, n bytes of JSON
+// lossport/io/tensorfile.py for the format): "LPT1", uint32 LE header length n, n bytes of JSON
 // header {"shape", "dtype", ...}, then exactly prod(shape) * itemsize bytes of data.
 // tensorfile.hpp reads tensors with it; tensorfile_check.cpp fuzzes it with plain g++.
 #pragma once

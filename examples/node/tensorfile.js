@@ -1,6 +1,6 @@
 'use strict';
 /**
- * Read and write lossport tensor files (the format is documented in lossport/tensorfile.py):
+ * Read and write lossport tensor files (the format is documented in lossport/io/tensorfile.py):
  * "LPT1", uint32 LE header length n, n bytes of JSON header {"shape", "dtype", ...},
  * then the raw little-endian C-order data.
  */
