@@ -13,6 +13,7 @@ warnings are silenced here, where we call it on purpose, and nowhere else.
 from __future__ import annotations
 
 import contextlib
+import io
 import warnings
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence, Tuple
@@ -36,12 +37,16 @@ def quiet_torchscript() -> Iterator[None]:
 def compile_module(
     module: nn.Module, example: Sequence[torch.Tensor], other: Sequence[torch.Tensor]
 ) -> Tuple[torch.jit.ScriptModule, str]:
-    """``module`` scripted, or traced on ``example`` where scripting fails and the trace gives
-    eager's outputs on ``other`` (inputs at another shape). Returns the compiled module and a
+    """``module`` scripted (and run once on ``other``, inputs at another shape), or traced on
+    ``example`` where scripting fails and the trace gives eager's outputs on ``other``. Returns the compiled module and a
     note (empty when scripted). Raises :class:`ExportError` with both reasons otherwise."""
     with quiet_torchscript():
         try:
-            return torch.jit.script(module), ""
+            scripted = torch.jit.script(module)
+            with torch.no_grad():  # some modules script but cannot run or be saved (a None
+                scripted(*other)  # default taken for a Tensor)
+            torch.jit.save(scripted, io.BytesIO())
+            return scripted, ""
         except Exception as exc:  # TorchScript's frontend raises many error types
             script_error = brief_reason(exc)
         try:

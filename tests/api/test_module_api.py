@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from user_modules import Classifier, PerceptualLoss, ShapeBaked, Unscriptable
+from user_modules import Classifier, OptionalArgument, PerceptualLoss, ShapeBaked, Unscriptable
 
 import lossport
 from lossport.errors import ConfigError, ExportError
@@ -83,6 +83,17 @@ def test_an_unscriptable_module_is_traced_and_says_so():
     )
     assert report.passed
     assert "traced" in report.notes["torchscript"] and "scripting failed" in report.notes["torchscript"]
+
+
+def test_a_module_that_scripts_but_cannot_be_saved_is_traced(tmp_path):
+    result = lossport.export_module(
+        OptionalArgument(),
+        (torch.randn(3, 5),),
+        tmp_path / "o.pt",
+        format="torchscript",
+        dynamic={"x": {0: "batch"}},
+    )
+    assert "traced" in result.notes[0] and all(r.passed for r in result.checks)
 
 
 def test_torchscript_not_applicable_does_not_abort_onnx():

@@ -46,3 +46,11 @@ class ShapeBaked(nn.Module):
 
 def make_classifier() -> nn.Module:
     return Classifier()
+
+
+class OptionalArgument(nn.Module):
+    """Scripts, but its None default is typed as a Tensor: the scripted module cannot be saved."""
+
+    def forward(self, x: torch.Tensor, mask=None):
+        y = x * 2
+        return y.sum(), y.mean(dim=1)

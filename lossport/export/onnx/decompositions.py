@@ -44,7 +44,7 @@ def _expand(values: Sequence[int], spatial: int) -> List[int]:
     return list(values) * spatial if len(values) == 1 else list(values)
 
 
-def _convolution_input_backward(grad_output, input, weight, stride, padding, dilation, groups):
+def _convolution_input_grad(grad_output, input, weight, stride, padding, dilation, groups):
     """Input gradient of a (non-transposed) N-d convolution, as a convolution where it can be.
 
     Stride 1: the input gradient is the convolution of ``grad_output`` with the kernel flipped
@@ -89,7 +89,7 @@ def _crop(tensor, sizes, start: Sequence[int] = ()):
     return tensor
 
 
-def _convolution_weight_backward(input, grad_output, kernel, stride, padding, dilation, groups):
+def _convolution_weight_grad(input, grad_output, kernel, stride, padding, dilation, groups):
     """Weight gradient of a (non-transposed) convolution, ``[C_out, C_in / groups, *kernel]``:
 
     ``dW[o, c, k] = sum_{n, j} dY[n, o, j] * X_padded[n, g(o) * C_in/groups + c, j * stride +
@@ -125,8 +125,8 @@ def convolution_backward(
     """Input, weight and bias gradients (as ``output_mask`` asks) of an N-d convolution.
 
     - bias: ``dY`` summed over batch and space;
-    - convolution: input gradient by :func:`_convolution_input_backward`, weight gradient by
-      :func:`_convolution_weight_backward`;
+    - convolution: input gradient by :func:`_convolution_input_grad`, weight gradient by
+      :func:`_convolution_weight_grad`;
     - transposed convolution ``Y = conv_transpose(X, W)``: the input gradient is the plain
       convolution ``conv(dY, W)`` with the same stride, padding, dilation and groups (cropped to
       the input's size: ``output_padding`` may add positions), and the weight gradient is the
@@ -145,13 +145,11 @@ def convolution_backward(
         grad = aten.convolution(grad_output, weight, None, stride, padding, dilation, False, zeros, groups)
         grad_input = _crop(grad, input.shape[2:])
     elif output_mask[0]:
-        grad_input = _convolution_input_backward(
-            grad_output, input, weight, stride, padding, dilation, groups
-        )
+        grad_input = _convolution_input_grad(grad_output, input, weight, stride, padding, dilation, groups)
     if output_mask[1]:
         image, grad = (grad_output, input) if transposed else (input, grad_output)
         kernel = weight.shape[2:]
-        grad_weight = _convolution_weight_backward(image, grad, kernel, stride, padding, dilation, groups)
+        grad_weight = _convolution_weight_grad(image, grad, kernel, stride, padding, dilation, groups)
     if output_mask[2]:
         grad_bias = grad_output.sum([0, *range(2, grad_output.dim())])
     return grad_input, grad_weight, grad_bias
@@ -175,7 +173,7 @@ def _avg_pool_backward(
 
     ``dX = sum_pool_backward(dY / divisor)``, where ``sum_pool_backward`` is the input gradient
     of the convolution of each channel with a ``ones`` kernel (stride, padding as the pooling;
-    :func:`_convolution_input_backward`, channels folded into the batch), and the divisor of
+    :func:`_convolution_input_grad`, channels folded into the batch), and the divisor of
     output ``o`` is the product over spatial dims of
     ``min(s + k, in + p) - s`` (``count_include_pad``) or ``min(s + k, in) - max(s, 0)``
     (otherwise), with window start ``s = o * stride - p``; ``divisor_override`` if given.
@@ -200,7 +198,7 @@ def _avg_pool_backward(
             divisor = divisor * count.reshape([-1] + [1] * (spatial - 1 - dim))
     scaled = grad_output / divisor
     ones = torch.ones([1, 1, *kernel], dtype=grad_output.dtype)
-    grad = _convolution_input_backward(
+    grad = _convolution_input_grad(
         scaled.reshape(-1, 1, *scaled.shape[-spatial:]),
         input.reshape(-1, 1, *input.shape[-spatial:]),
         ones,
@@ -316,10 +314,10 @@ def _as_strided_scatter(input, src, size, stride, storage_offset=None):
     ``src``: ``flat(input)[offset + sum_d i_d * stride_d] = src[i]`` (one scatter)."""
     if not input.is_contiguous():
         return NotImplemented
-    index: Any = storage_offset or 0
+    index = torch.full([1] * len(size), storage_offset or 0, dtype=torch.int64)
     for dim, (length, step) in enumerate(zip(size, stride)):
         index = index + torch.arange(length).reshape([-1] + [1] * (len(size) - 1 - dim)) * step
-    index = torch.as_tensor(index).expand(size).flatten()
+    index = index.expand(size).flatten()
     flat = aten.index_put(input.flatten(), [index], src.flatten())
     return flat.reshape(input.shape)
 
@@ -474,6 +472,15 @@ def _embedding_bag_per_sample_weights_backward(
 # complex translation run on that view.
 
 
+def _real_view(tensor, dtype):
+    """The real view ``[..., 2]`` of ``tensor`` as complex ``dtype`` (a real tensor gets a zero
+    imaginary part)."""
+    if tensor.is_complex():
+        return torch.view_as_real(tensor.to(dtype))
+    real = tensor.to(dtype.to_real())
+    return torch.stack((real, torch.zeros_like(real)), -1)
+
+
 def _complex_new_zeros(input, size, dtype=None, layout=None, device=None, pin_memory=None):
     """Complex zeros as the complex view of real zeros ``[*size, 2]``."""
     dtype = dtype or input.dtype
@@ -498,15 +505,15 @@ def _complex_where(condition, input, other):
     if not (input.is_complex() or other.is_complex()):
         return NotImplemented
     dtype = input.dtype if input.is_complex() else other.dtype
-    input, other = (torch.view_as_real(t.to(dtype)) for t in (input, other))
-    return torch.view_as_complex(torch.where(condition.unsqueeze(-1), input, other))
+    real = torch.where(condition.unsqueeze(-1), _real_view(input, dtype), _real_view(other, dtype))
+    return torch.view_as_complex(real)
 
 
 def _complex_copy(input, src, non_blocking=False):
     """Complex (functional) ``copy``: ``src`` in ``input``'s dtype, broadcast to its shape."""
     if not input.is_complex():
         return NotImplemented
-    real = torch.view_as_real(src.to(input.dtype)).expand(*input.shape, 2)
+    real = _real_view(src, input.dtype).expand(*input.shape, 2)
     return torch.view_as_complex(real.clone(memory_format=torch.contiguous_format))
 
 

@@ -49,6 +49,7 @@ try:
     from torch._dispatch.python import enable_python_dispatcher
     from torch._dynamo.source import ConstantSource
     from torch._guards import detect_fake_mode
+    from torch._ops import OpOverload
     from torch._prims_common import make_contiguous_strides_for
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.fx.experimental.proxy_tensor import make_fx
@@ -87,6 +88,7 @@ __all__ = [
     "DispatchKey",
     "DispatchKeySet",
     "FakeTensorMode",
+    "OpOverload",
     "OpTranslations",
     "ShapeEnv",
     "_core",

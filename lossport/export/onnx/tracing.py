@@ -31,6 +31,7 @@ from lossport.export.onnx.torch_internals import (
     ConstantSource,
     DimDynamic,
     FakeTensorMode,
+    OpOverload,
     OpTranslations,
     ShapeEnv,
     compiling_flag,
@@ -133,7 +134,7 @@ def _mutates(graph: torch.fx.GraphModule) -> bool:
     op in the trace, which ONNX cannot express; tracing the graph once more, functionalized,
     removes it (ops that mutate the program's inputs stay, and the exporter refuses them)."""
     return any(
-        isinstance(node.target, torch._ops.OpOverload) and node.target._schema.is_mutable
+        isinstance(node.target, OpOverload) and node.target._schema.is_mutable
         for node in graph.graph.nodes
         if node.op == "call_function"
     )
