@@ -255,3 +255,18 @@ def test_cli_validate_bad_input(args, message, tmp_path, monkeypatch):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_non_finite_reference_fails_instead_of_agreeing_with_nan():
+    import lossport
+
+    class Log(torch.nn.Module):
+        def forward(self, x):
+            return torch.log(x).sum()
+
+    report = lossport.validate_module(
+        Log(), (torch.tensor([[-1.0, 2.0], [3.0, -4.0]]),), backends=("ort-cpu",)
+    )
+    assert not report.passed
+    errors = [r.error for r in report.results if r.error]
+    assert errors and all("non-finite values (NaN/Inf) in output_0" in e for e in errors)
