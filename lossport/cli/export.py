@@ -105,63 +105,52 @@ def export_group() -> None:
     """Export a loss or the TIGAS scorer to ONNX or TorchScript."""
 
 
+def _export(spec, settings, fmt, output, with_grad, dynamic, opset, no_check, **prepared) -> None:
+    """Export ``spec`` with the shared options; ``prepared``: ``config``/``module``/... as
+    :func:`~lossport.export.export_artifact` takes them (default: the spec's config with
+    ``--set``)."""
+    if "config" not in prepared and "module" not in prepared:
+        prepared["config"] = spec.resolve_config(parse_settings(settings))
+    report_export(
+        export_artifact(
+            spec,
+            fmt=fmt,
+            path=output,
+            with_grad=with_grad,
+            dynamic=parse_dynamic(dynamic),
+            opset=opset,
+            verify=None if no_check else verify_export,
+            **prepared,
+        )
+    )
+
+
 @export_group.command("loss")
 @click.argument("name")
 @export_options
 @specs_option
-def export_loss(name, fmt, output, with_grad, dynamic, opset, no_check, settings) -> None:
+def export_loss(name, **options) -> None:
     """Export the registered loss NAME (see `lossport list losses`)."""
-    _export_spec(
-        catalog.get_spec(name, kind="loss"), fmt, output, with_grad, dynamic, opset, no_check, settings
-    )
+    _export(catalog.get_spec(name, kind="loss"), **options)
 
 
 @export_group.command("spec")
 @click.argument("name")
 @export_options
 @specs_option
-def export_spec(name, fmt, output, with_grad, dynamic, opset, no_check, settings) -> None:
+def export_spec(name, **options) -> None:
     """Export any registered spec NAME, a loss or a model (yours with --specs)."""
-    _export_spec(catalog.get_spec(name), fmt, output, with_grad, dynamic, opset, no_check, settings)
+    _export(catalog.get_spec(name), **options)
 
 
 @export_group.command("module")
 @module_options
 @export_options
-def export_module_command(
-    target, inputs, no_grad, fmt, output, with_grad, dynamic, opset, no_check, settings
-) -> None:
+def export_module_command(target, inputs, no_grad, **options) -> None:
     """Export any nn.Module: SOURCE is a .py file or an importable module, FACTORY an nn.Module
     subclass or a function returning one (called with the --set values)."""
-    spec, module = module_spec(target, inputs, no_grad, parse_settings(settings))
-    report_export(
-        export_artifact(
-            spec,
-            fmt=fmt,
-            path=output,
-            module=module,
-            with_grad=with_grad,
-            dynamic=parse_dynamic(dynamic),
-            opset=opset,
-            verify=None if no_check else verify_export,
-        )
-    )
-
-
-def _export_spec(spec, fmt, output, with_grad, dynamic, opset, no_check, settings) -> None:
-    config = spec.resolve_config(parse_settings(settings))
-    report_export(
-        export_artifact(
-            spec,
-            fmt=fmt,
-            path=output,
-            config=config,
-            with_grad=with_grad,
-            dynamic=parse_dynamic(dynamic),
-            opset=opset,
-            verify=None if no_check else verify_export,
-        )
-    )
+    spec, module = module_spec(target, inputs, no_grad, parse_settings(options["settings"]))
+    _export(spec, module=module, **options)
 
 
 @export_group.command("tigas")
@@ -174,20 +163,7 @@ def _export_spec(spec, fmt, output, with_grad, dynamic, opset, no_check, setting
     help="Image size of the preprocessing contract and the export example.",
 )
 @export_options
-def export_tigas(
-    mode,
-    checkpoint,
-    weights,
-    trust_checkpoint,
-    img_size,
-    fmt,
-    output,
-    with_grad,
-    dynamic,
-    opset,
-    no_check,
-    settings,
-) -> None:
+def export_tigas(mode, checkpoint, weights, trust_checkpoint, img_size, **options) -> None:
     """Export the TIGAS scorer (outputs score [B,1], logits [B,2]; --with-grad adds
     grad_images = d(1 - mean(score))/d images)."""
     resolved = resolve_weights(
@@ -195,23 +171,16 @@ def export_tigas(
         checkpoint=checkpoint,
         weights=weights,
         trust_checkpoint=trust_checkpoint,
-        overrides=parse_settings(settings),
+        overrides=parse_settings(options["settings"]),
         img_size=img_size,
     )
-    report_export(
-        export_artifact(
-            catalog.get_spec("tigas", kind="model"),
-            fmt=fmt,
-            path=output,
-            config=resolved.config,
-            module=resolved.model,
-            with_grad=with_grad,
-            dynamic=parse_dynamic(dynamic),
-            opset=opset,
-            verify=None if no_check else verify_export,
-            weights=resolved.weights,
-            protected=[checkpoint] if checkpoint is not None else [],
-        )
+    _export(
+        catalog.get_spec("tigas", kind="model"),
+        config=resolved.config,
+        module=resolved.model,
+        weights=resolved.weights,
+        protected=[checkpoint] if checkpoint is not None else [],
+        **options,
     )
 
 

@@ -9,21 +9,11 @@ from pathlib import Path
 
 import onnx
 import pytest
-from click.testing import CliRunner
+from cli_runner import run_cli as run
 
 from lossport import catalog
-from lossport.cli import main
 
 USER_MODULES = Path(__file__).resolve().parents[1] / "api" / "user_modules.py"
-
-
-def run(*args, cwd: Path):
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(main, [str(a) for a in args])
-    finally:
-        os.chdir(old)
 
 
 def test_export_module_from_a_file_with_dims_and_ranges(tmp_path):

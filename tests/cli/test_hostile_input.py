@@ -19,20 +19,12 @@ from pathlib import Path
 import onnx
 import pytest
 import torch
+from cli_runner import run_cli as invoke
 from click.testing import CliRunner
 
 from lossport.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def invoke(*args, cwd: Path):
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(main, [str(a) for a in args])
-    finally:
-        os.chdir(old)
 
 
 def files_in(folder: Path):
