@@ -82,6 +82,7 @@ class TorchScriptArtifact:
             raise DeviceUnavailable("this torch build sees no CUDA device")
         if not zipfile.is_zipfile(self.path):
             raise ArtifactError(f"{self.path}: not a TorchScript archive")
+        _check_unpacked_size(self.path)
         self.metadata = read_any_metadata(self.path)
         try:
             with warnings.catch_warnings():
@@ -110,6 +111,24 @@ class TorchScriptArtifact:
                 f"{self.path}: returns {len(outputs)} outputs, its metadata names {len(names)}"
             )
         return {name: _numpy(value) for name, value in zip(names, outputs)}
+
+
+MAX_UNPACKED_BYTES = 16 * 1024**3
+
+
+def _check_unpacked_size(path: Path) -> None:
+    """Refuse an archive that would unpack to more than ``MAX_UNPACKED_BYTES`` (a zip bomb)
+    before ``torch.jit.load`` unpacks it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ArtifactError(f"{path}: not a readable TorchScript archive ({exc})") from None
+    if total > MAX_UNPACKED_BYTES:
+        raise ArtifactError(
+            f"{path}: unpacks to {total / 1024**3:.0f} GiB, more than the "
+            f"{MAX_UNPACKED_BYTES / 1024**3:.0f} GiB limit: not a lossport artifact"
+        )
 
 
 def open_artifact(path: Path, device: str = "cpu") -> Any:

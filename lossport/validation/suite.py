@@ -46,6 +46,7 @@ from lossport.validation.policy import tolerance_for
 from lossport.validation.results import BACKENDS, SpecReport
 
 DEFAULT_SEED = 20240229
+MAX_SEED = 2**62  # cases use seed + i
 
 
 @dataclass
@@ -67,6 +68,8 @@ class ValidationOptions:
             raise ConfigError(
                 f"unknown backend {', '.join(unknown) or '(none given)'}; choose from {', '.join(BACKENDS)}"
             )
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed {self.seed}: use 0 to {MAX_SEED}")
         for name, value in (("atol", self.atol), ("rtol", self.rtol)):
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"--{name} {value}: a tolerance must be a finite number >= 0")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -206,6 +207,8 @@ ROWS = [
         ["validate", "artifact", "{from_checkpoint}", "--checkpoint", "{checkpoint_full}"],
         "is not the checkpoint",
     ),
+    ("seed overflow", ["validate", "losses", "rmse", "--seed", "99999999999999999999999"], "--seed"),
+    ("zip bomb", ["validate", "artifact", "{zip_bomb}"], "unpacks to"),
     ("unknown backend", ["validate", "losses", "rmse", "--backends", "ort-gpu"], "unknown backend ort-gpu"),
     (
         "debug usage error",
@@ -215,8 +218,27 @@ ROWS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def zip_bomb(tmp_path_factory, tigas_pt):
+    """The TorchScript artifact plus five members that declare 4 GiB each (a zip bomb's
+    directory; the check reads the directory, so the bytes behind it need not be real)."""
+    bomb = tmp_path_factory.mktemp("bomb") / "bomb.pt"
+    with zipfile.ZipFile(tigas_pt) as old, zipfile.ZipFile(bomb, "w") as new:
+        for info in old.infolist():
+            new.writestr(info, old.read(info))
+        for index in range(5):
+            new.writestr(f"tigas/data/huge{index}", b"0")
+    raw = bytearray(bomb.read_bytes())
+    for index in range(5):
+        name = f"tigas/data/huge{index}".encode()
+        entry = raw.rindex(b"PK\x01\x02", 0, raw.rindex(name))  # its central-directory record
+        raw[entry + 24 : entry + 28] = struct.pack("<I", 0xFFFFFFF0)  # uncompressed size
+    bomb.write_bytes(bytes(raw))
+    return bomb
+
+
 @pytest.fixture
-def placeholders(tmp_path, tigas_fixtures, small_onnx, tigas_pt):
+def placeholders(tmp_path, tigas_fixtures, small_onnx, tigas_pt, zip_bomb):
     from PIL import Image
 
     inputs = tmp_path / "inputs"
@@ -265,6 +287,7 @@ def placeholders(tmp_path, tigas_fixtures, small_onnx, tigas_pt):
     model.graph.initializer.append(tensor)  # the constant's value now "lives" in /etc/passwd
     onnx.save(model, str(external))
     values = {
+        "zip_bomb": zip_bomb,
         "image": inputs / "image.png",
         "checkpoint": tigas_fixtures / "tigas_fast_small.pt",
         "checkpoint_full": tigas_fixtures / "tigas_full_small.pt",
