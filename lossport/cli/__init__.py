@@ -13,7 +13,7 @@ import sys
 import click
 
 from lossport._version import __version__
-from lossport.cli import export, images, listing, validate
+from lossport.cli import export, images, listing, validate, web
 from lossport.cli.common import EXIT_USAGE, report_failure
 
 
@@ -61,3 +61,4 @@ main.add_command(export.export_group)
 main.add_command(validate.validate_group)
 main.add_command(images.preprocess)
 main.add_command(images.score_command)
+main.add_command(web.serve_web)

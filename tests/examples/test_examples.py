@@ -13,20 +13,22 @@ where they fail.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, List
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from filelock import FileLock
+from example_tools import once as _once
+from example_tools import require as _require
+from example_tools import run as _run
+from example_tools import session_folder as _session_folder
 from PIL import Image
 
 from lossport import catalog
@@ -44,43 +46,6 @@ GRAD_RTOL = 1e-4
 TIGAS = "tigas"
 LOSS = "rmse"
 LOSS_INPUTS = [["--random", "4,50", "--seed", "1"], ["--random", "4,50", "--seed", "2"]]
-
-
-def _require(*tools: str) -> None:
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        reason = f"{', '.join(missing)} not found on PATH"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; the CI machine must have it")
-        pytest.skip(reason)
-
-
-def _run(command: List[str], **kwargs) -> subprocess.CompletedProcess:
-    """Run ``command``; on failure, fail the test with the end of its output."""
-    done = subprocess.run([str(c) for c in command], capture_output=True, text=True, check=False, **kwargs)
-    if done.returncode != 0:
-        pytest.fail(
-            f"{' '.join(map(str, command))} exited {done.returncode}:\n"
-            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        )
-    return done
-
-
-def _session_folder(tmp_path_factory, name: str) -> Path:
-    """A folder of this test session, shared by its pytest-xdist workers."""
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent
-    folder = base / name
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
-@contextlib.contextmanager
-def _once(path: Path) -> Iterator[bool]:
-    """Under a lock shared by the xdist workers: whether ``path`` is still to be made."""
-    with FileLock(f"{path}.lock"):
-        yield not path.exists()
 
 
 @pytest.fixture(scope="module")

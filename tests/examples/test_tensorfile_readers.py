@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import struct
 import subprocess
 import tempfile
@@ -29,6 +28,7 @@ from typing import List, Optional, Sequence, Set
 
 import numpy as np
 import pytest
+from example_tools import require as _require
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,15 +42,6 @@ MAGIC = b"LPT1"
 ITEMSIZE = {"float32": 4, "int64": 8}
 MAX_DIMS, MAX_DEPTH, MAX_SIZE = 32, 64, 2**53 - 1  # the bounds of the C++ and Node readers
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def _require(*tools: str) -> None:
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        reason = f"{', '.join(missing)} not found on PATH"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; the CI machine must have it")
-        pytest.skip(reason)
 
 
 # ----------------------------------------------------------------------------------------------
