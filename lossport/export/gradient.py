@@ -47,7 +47,7 @@ def gradient_function(module: nn.Module, spec: Spec) -> Callable[..., Tuple[torc
         grads, outputs = torch.func.grad(objective, argnums=argnums, has_aux=True)(
             *[inputs[i] for i in diff_positions]
         )
-        return distinct_outputs((*outputs, *grads))
+        return distinct_outputs((*outputs, *grads), inputs)
 
     return program
 

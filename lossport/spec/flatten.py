@@ -21,13 +21,17 @@ def flatten_outputs(output: Any) -> Tuple[torch.Tensor, ...]:
     raise TypeError(f"cannot flatten output of type {type(output).__name__}")
 
 
-def distinct_outputs(outputs: Tuple[torch.Tensor, ...]) -> Tuple[torch.Tensor, ...]:
-    """``outputs`` with every repeat of an already returned tensor replaced by a copy.
+def distinct_outputs(
+    outputs: Tuple[torch.Tensor, ...], inputs: Tuple[torch.Tensor, ...] = ()
+) -> Tuple[torch.Tensor, ...]:
+    """``outputs`` with every repeat of an already returned tensor, and every one of
+    ``inputs`` returned as is, replaced by a copy.
 
     A graph that returns one value under two names (e.g. a loss returning its total both as
-    ``loss`` and as ``total``) loses a name in ONNX; a copy gives each output its own value.
+    ``loss`` and as ``total``), or an input as an output (``x.contiguous()``), loses a name in
+    ONNX; a copy gives each output its own value.
     """
-    seen = []
+    seen = list(inputs)
     result = []
     for tensor in outputs:
         repeated = any(tensor is earlier for earlier in seen)

@@ -1,23 +1,32 @@
-"""Backends: one small interface over eager PyTorch, a saved TorchScript file, and ONNX Runtime
-on CPU or CUDA.
+"""Backends: one small interface over eager PyTorch, a saved TorchScript file, ONNX Runtime on
+CPU or CUDA, and ONNX's reference evaluator (``onnx-ref``).
 
 ``run(inputs)`` returns ``{name: float64/int64 numpy array}`` for the spec's outputs and, where
 the backend computes them, the gradients ``grad_<input>`` of the spec's objective w.r.t. each
 differentiable input. Artifact backends always run the *saved file*, loaded from disk.
+
+``onnx-ref`` runs the same ONNX artifact with ``onnx.reference.ReferenceEvaluator``: numpy
+implementations of the ONNX operator specifications, independent of ONNX Runtime's kernels
+and graph optimizations. It is the arbiter of :mod:`lossport.validation.arbiter`; it is slow
+(pure numpy), so it is opt-in (``--backends ...,onnx-ref``), and an artifact with an op it
+lacks makes it not applicable, with the reason.
 """
 
 from __future__ import annotations
 
 import copy
+import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
+from lossport.artifact.metadata import read_any_metadata
 from lossport.artifact.runtime import DeviceUnavailable, OnnxArtifact, TorchScriptArtifact
+from lossport.errors import ArtifactError, brief_reason
 from lossport.export.gradient import gradient_names
 from lossport.spec import Spec
 from lossport.spec.flatten import flatten_outputs
@@ -44,6 +53,34 @@ class Backend(ABC):
     def run(self, inputs: Sequence[torch.Tensor]) -> Outputs: ...
 
 
+class NotApplicable(Exception):
+    """Raised by ``run`` when the backend cannot run the artifact at all (an op or attribute
+    its implementation lacks): the backend is then reported as not applicable, not failed."""
+
+
+class Cached(Backend):
+    """``backend`` with the outputs of each input tuple computed once (tuples are told apart by
+    identity: validation cases hold theirs for the whole run). Exceptions are cached too."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.provides_gradients = backend.provides_gradients
+        self._outputs: Dict[int, Tuple[Any, Any]] = {}
+
+    def run(self, inputs):
+        key = id(inputs)
+        if key not in self._outputs:
+            try:
+                self._outputs[key] = (inputs, self.backend.run(inputs))
+            except Exception as exc:  # re-raised on every call, as the backend would
+                self._outputs[key] = (inputs, exc)
+        value = self._outputs[key][1]
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+
 def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
 
@@ -59,7 +96,8 @@ def autograd_outputs(fn: Callable, spec: Spec, inputs: Sequence[torch.Tensor], w
             objective = spec.objective(outputs[spec.grad_output_index])
             grads = torch.autograd.grad(objective, diff, allow_unused=True)
             for name, grad, value in zip(gradient_names(spec), grads, diff):
-                result[name] = _numpy(torch.zeros_like(value) if grad is None else grad)
+                zero = grad is None or grad._is_zerotensor()  # PyTorch's symbolic zero gradient
+                result[name] = _numpy(torch.zeros_like(value) if zero else grad)
     return result
 
 
@@ -95,6 +133,7 @@ class TorchScriptBackend(Backend):
     provides_gradients = True
 
     def __init__(self, path: Path, spec: Spec, with_grad: bool = True, note: str = "") -> None:
+        self.path = Path(path)
         self.artifact = TorchScriptArtifact(path)
         self.spec = spec
         self.with_grad = with_grad
@@ -107,7 +146,23 @@ class TorchScriptBackend(Backend):
         return self.artifact.run_positional(inputs, names)
 
 
-class OrtBackend(Backend):
+class OnnxBackend(Backend):
+    """A backend running an ONNX artifact (``path``). It also runs other ONNX models the same
+    way (``run_model``): the artifact with intermediate values exposed (``--localize``) and
+    subgraphs of it (``--repro``)."""
+
+    path: Path
+
+    def feeds(self, inputs: Sequence[torch.Tensor]) -> Dict[str, np.ndarray]:
+        return {t.name: _numpy(v) for t, v in zip(self.spec.inputs, inputs)}
+
+    @abstractmethod
+    def run_model(self, model: Any, feeds: Mapping[str, np.ndarray]) -> Outputs:
+        """Every output of ``model`` (an ``onnx.ModelProto``) by name; ``feeds`` may name
+        inputs the model does not have."""
+
+
+class OrtBackend(OnnxBackend):
     """ONNX Runtime on ``"cpu"`` or ``"cuda"`` (see :mod:`lossport.artifact.runtime`: TF32 off,
     no CPU fallback on CUDA). Gradients only where the artifact has them; a CUDA session that
     cannot start is reported as skipped, never silently replaced."""
@@ -131,6 +186,70 @@ class OrtBackend(Backend):
     def run(self, inputs):
         return self.artifact.run({t.name: v for t, v in zip(self.spec.inputs, inputs)})
 
+    def run_model(self, model, feeds):
+        """``model`` in a session made as the artifact's (same device, options, providers)."""
+        import onnx
+
+        with tempfile.TemporaryDirectory(prefix="lossport-model-") as folder:
+            path = Path(folder) / "model.onnx"
+            onnx.save(model, str(path))
+            return OnnxArtifact(path, self.device).run(feeds)
+
+
+class OnnxRefBackend(OnnxBackend):
+    """The ONNX artifact at ``path`` run by ``onnx.reference.ReferenceEvaluator`` (float32 numpy,
+    no graph optimizations). Not applicable, with the reason, where the evaluator lacks an op."""
+
+    name = "onnx-ref"
+
+    def __init__(self, path: Path, spec: Spec) -> None:
+        import onnx
+
+        self.path = Path(path)
+        self.spec = spec
+        self._skip: Optional[str] = None
+        self.evaluator: Any = None
+        try:
+            model = onnx.load(str(self.path))
+        except Exception as exc:  # protobuf's decode errors come as several types
+            raise ArtifactError(f"{self.path}: not a loadable ONNX model ({brief_reason(exc)})") from None
+        try:
+            self.evaluator = _reference_evaluator(model)
+        except Exception as exc:  # NotImplementedError for a missing op; others for what it cannot load
+            self._skip = f"not applicable: the ONNX reference evaluator cannot run it ({brief_reason(exc)})"
+        self.provides_gradients = read_any_metadata(self.path).get("with_grad") == "true"
+
+    def skip_reason(self):
+        return self._skip
+
+    def run(self, inputs):
+        return self._evaluate(self.evaluator, self.feeds(inputs))
+
+    def run_model(self, model, feeds):
+        try:
+            evaluator = _reference_evaluator(model)
+        except NotImplementedError as exc:
+            raise NotApplicable(f"not applicable: {brief_reason(exc)}") from None
+        return self._evaluate(evaluator, feeds)
+
+    @staticmethod
+    def _evaluate(evaluator: Any, feeds: Mapping[str, np.ndarray]) -> Outputs:
+        wanted = {k: v for k, v in feeds.items() if k in evaluator.input_names}
+        try:
+            values = evaluator.run(None, wanted)
+        except NotImplementedError as exc:
+            raise NotApplicable(
+                f"not applicable: the ONNX reference evaluator lacks what this artifact needs "
+                f"({brief_reason(exc)})"
+            ) from None
+        return {name: np.asarray(value) for name, value in zip(evaluator.output_names, values)}
+
+
+def _reference_evaluator(model: Any) -> Any:
+    from onnx.reference import ReferenceEvaluator
+
+    return ReferenceEvaluator(model)
+
 
 class Unavailable(Backend):
     """A backend that cannot run the spec: ``reason`` says why. ``failed``: a failure (the
@@ -148,9 +267,18 @@ class Unavailable(Backend):
         raise RuntimeError(self.reason)
 
 
-def artifact_backends(path: Path, spec: Spec, devices: Sequence[str] = ("cpu",)) -> List[Backend]:
+def artifact_backends(
+    path: Path, spec: Spec, devices: Sequence[str] = ("cpu",), reference: bool = False
+) -> List[Backend]:
     """Backends that run the artifact at ``path``: TorchScript for ``.pt``, ORT per device for
-    ``.onnx``. An artifact that cannot be loaded raises :class:`ArtifactError` here."""
+    ``.onnx``, and with ``reference`` the ONNX reference evaluator (not applicable to a
+    TorchScript file). An artifact that cannot be loaded raises :class:`ArtifactError` here."""
     if Path(path).suffix.lower() == ".onnx":
-        return [OrtBackend(path, spec, device) for device in devices]
-    return [TorchScriptBackend(path, spec)]
+        backends: List[Backend] = [OrtBackend(path, spec, device) for device in devices]
+        return backends + ([OnnxRefBackend(path, spec)] if reference else [])
+    backends = [TorchScriptBackend(path, spec)]
+    if reference:
+        backends.append(
+            Unavailable("onnx-ref", "not applicable: it runs ONNX artifacts, this is TorchScript")
+        )
+    return backends

@@ -20,7 +20,7 @@ from lossport.cli import main
 from lossport.errors import ConfigError, ExportError
 from lossport.export import export_artifact, select_dynamic
 from lossport.export.manifest import export_many
-from lossport.export.onnx import tracing
+from lossport.export.onnx import decompositions
 from lossport.validation.export_check import verify_export
 
 REPRESENTATIVE = {"rmse", "cross_entropy", "dice", "tigas_combined"}
@@ -307,7 +307,7 @@ def test_convolution_input_gradient_decomposition_matches_autograd(conv):
     output = conv(images)
     grad_output = torch.randn_like(output)
     (expected,) = torch.autograd.grad(output, images, grad_output)
-    got, *_ = tracing._convolution_input_backward(
+    got, *_ = decompositions.convolution_backward(
         grad_output,
         images.detach(),
         conv.weight.detach(),

@@ -210,6 +210,50 @@ def _avg_pool_backward(
     return grad.reshape(input.shape)
 
 
+def _avg_pool_with_divisor(
+    spatial,
+    input,
+    kernel_size,
+    stride=(),
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+):
+    """N-d average pooling with ``divisor_override`` (which the exporter's translation ignores):
+    the window sums, a convolution of each channel with a ``ones`` kernel (zero padding, and
+    with ``ceil_mode`` the trailing windows padded too), divided by ``divisor_override``."""
+    if not divisor_override:
+        return NotImplemented
+    kernel = _expand(kernel_size, spatial)
+    stride = _expand(stride, spatial) if stride else kernel
+    padding = _expand(padding if isinstance(padding, (list, tuple)) else [padding], spatial)
+    pads: List[Any] = []
+    for dim in reversed(range(spatial)):
+        size, k, step, pad = input.shape[input.dim() - spatial + dim], kernel[dim], stride[dim], padding[dim]
+        span = size + 2 * pad - k
+        out = (-(-span // step) if ceil_mode else span // step) + 1
+        if ceil_mode and (out - 1) * step >= size + pad:
+            out -= 1
+        pads += [pad, pad + max((out - 1) * step + k - (size + 2 * pad), 0)]
+    planes = aten.constant_pad_nd(input.reshape(-1, 1, *input.shape[-spatial:]), pads, 0.0)
+    ones = torch.ones([1, 1, *kernel], dtype=input.dtype)
+    sums = aten.convolution(planes, ones, None, stride, [0] * spatial, [1] * spatial, False, [0] * spatial, 1)
+    return (sums / divisor_override).reshape(*input.shape[:-spatial], *sums.shape[2:])
+
+
+def _trilinear(i1, i2, i3, expand1, expand2, expand3, sumdim, unroll_dim=1):
+    """``_trilinear`` (``F.bilinear``): each input unsqueezed at its ``expand`` dims, the three
+    multiplied and summed over ``sumdim``, as one ``einsum`` (no broadcast product is built)."""
+    rank = i1.dim() + len(expand1)
+    letters = "abcdefghijklmnopqrstuvwxyz"[:rank]
+    terms = [
+        "".join(c for d, c in enumerate(letters) if d not in expand) for expand in (expand1, expand2, expand3)
+    ]
+    output = "".join(c for d, c in enumerate(letters) if d not in sumdim)
+    return torch.einsum(f"{terms[0]},{terms[1]},{terms[2]}->{output}", i1, i2, i3)
+
+
 def _max_pool_backward(spatial, grad_output, input, *args):
     """Input gradient of an N-d max pooling (plain or adaptive), whose last argument holds the
     flat in-plane index of each output's maximum: ``dX.flat[index[o]] += dY[o]`` per plane."""
@@ -219,59 +263,63 @@ def _max_pool_backward(spatial, grad_output, input, *args):
     return grad.reshape(input.shape)
 
 
-def _separable_backward(grad_output, input_sizes, along: Callable[[torch.Tensor, int, int], torch.Tensor]):
-    """Input gradient of a linear op that acts on each of the trailing spatial dims separately
-    (``Y = A_1 x_1 A_2 x_2 ... X``): ``dX = dY x_1 A_1^T x_2 A_2^T ...``, where ``A_d^T`` comes
-    from the op itself: ``along(identity, d, in_d)`` is the op applied to the identity along dim
-    ``d`` only (size ``in_d`` -> its output size there, every other dim 1 -> 1), giving
-    ``A_d^T`` as ``[in_d, out_d]``."""
-    spatial = len(input_sizes)
-    grad = grad_output
-    for dim, size in enumerate(input_sizes):
-        transposed = along(torch.eye(size, dtype=grad_output.dtype), dim, grad_output.shape[-spatial + dim])
-        axis = grad.dim() - spatial + dim
-        grad = torch.matmul(grad.movedim(axis, -1), transposed.t()).movedim(-1, axis)
-    return grad
+def _along_dims(tensor, matrices: Sequence[torch.Tensor]):
+    """``tensor`` with each of its last ``len(matrices)`` dims ``d`` multiplied by ``M_d``
+    (``[size_d, new size_d]``): ``x_d -> x_d M_d``."""
+    spatial = len(matrices)
+    for dim, matrix in enumerate(matrices):
+        axis = tensor.dim() - spatial + dim
+        tensor = torch.matmul(tensor.movedim(axis, -1), matrix).movedim(-1, axis)
+    return tensor
 
 
-def _identity_along(identity: torch.Tensor, dim: int, spatial: int) -> torch.Tensor:
-    """``identity`` ``[in, in]`` as a batch of ``in`` one-hot images ``[1, in, 1.., in, ..1]``
-    along spatial dim ``dim``."""
-    shape = [1] * spatial
-    shape[dim] = identity.shape[0]
-    return identity.reshape(1, identity.shape[0], *shape)
+def _adaptive_windows(size, out, dtype):
+    """Adaptive average pooling along one dim as a matrix ``A^T`` ``[in, out]``:
+    ``A[o, i] = 1 / (e_o - s_o)`` for ``s_o <= i < e_o``, ``s_o = floor(o * in / out)``,
+    ``e_o = ceil((o + 1) * in / out)``."""
+    outputs = torch.arange(out)
+    start = torch.div(outputs * size, out, rounding_mode="floor")
+    end = torch.div((outputs + 1) * size + out - 1, out, rounding_mode="floor")
+    inputs = torch.arange(size).unsqueeze(1)
+    inside = (inputs >= start) & (inputs < end)
+    return inside.to(dtype) / (end - start).to(dtype)
+
+
+def _adaptive_avg_pool(spatial, input, output_size):
+    """N-d adaptive average pooling, separable: ``Y = X x_1 A_1 x_2 A_2 ...`` with
+    :func:`_adaptive_windows` (the mean over the spatial dims for output size 1). ONNX has no
+    translation; PyTorch's decomposition of the 2-d op holds only for input sizes with the
+    example's divisibility by the output size, and there is none of the 3-d op."""
+    if all(size == 1 for size in output_size):
+        return input.mean(list(range(-spatial, 0)), keepdim=True)
+    sizes = input.shape[-spatial:]
+    return _along_dims(input, [_adaptive_windows(n, m, input.dtype) for n, m in zip(sizes, output_size)])
 
 
 def _adaptive_avg_pool_backward(spatial, grad_output, input):
-    """Input gradient of an N-d adaptive average pooling, separable
-    (:func:`_separable_backward`): ``A_d[o, i] = 1 / (e_o - s_o)`` for ``s_o <= i < e_o``,
-    ``s_o = floor(o * in / out)``, ``e_o = ceil((o + 1) * in / out)``; ``A_d^T`` is the pooling
-    of the identity."""
-    pool = aten._adaptive_avg_pool2d if spatial == 2 else aten._adaptive_avg_pool3d
-
-    def along(identity, dim, out):
-        sizes = [1] * spatial
-        sizes[dim] = out
-        return pool(_identity_along(identity, dim, spatial), sizes).reshape(identity.shape[0], out)
-
-    grad = _separable_backward(grad_output, input.shape[-spatial:], along)
-    return grad.reshape(input.shape)
+    """Input gradient of N-d adaptive average pooling: ``dX = dY x_1 A_1^T x_2 A_2^T ...``
+    (:func:`_adaptive_windows`)."""
+    sizes, out = input.shape[-spatial:], grad_output.shape[-spatial:]
+    matrices = [_adaptive_windows(n, m, grad_output.dtype).t() for n, m in zip(sizes, out)]
+    return _along_dims(grad_output, matrices).reshape(input.shape)
 
 
 def _upsample_bilinear2d_aa_backward(
     grad_output, output_size, input_size, align_corners, scales_h=None, scales_w=None
 ):
-    """Input gradient of anti-aliased bilinear resizing, separable (:func:`_separable_backward`):
-    ``A_d^T`` is the resizing of the identity along dim ``d`` (the other dim 1 -> 1, scale 1)."""
+    """Input gradient of anti-aliased bilinear resizing, a separable linear map
+    ``Y = X x_1 R_1 x_2 R_2``: ``dX = dY x_1 R_1^T x_2 R_2^T``, where ``R_d`` ``[in_d, out_d]``
+    is the resizing itself applied to the identity along dim ``d`` (a batch of ``in_d``
+    one-hot images; the other dim 1 -> 1, which it leaves unchanged)."""
     scales = [scales_h, scales_w]
-
-    def along(identity, dim, out):
-        sizes, dim_scales = [1, 1], [None, None]
-        sizes[dim], dim_scales[dim] = out, scales[dim]
-        images = _identity_along(identity, dim, 2)
-        return aten._upsample_bilinear2d_aa(images, sizes, align_corners, *dim_scales).reshape(-1, out)
-
-    return _separable_backward(grad_output, input_size[-2:], along)
+    matrices = []
+    for dim, (size, out) in enumerate(zip(input_size[-2:], output_size)):
+        shape, sizes, dim_scales = [1, 1], [1, 1], [None, None]
+        shape[dim], sizes[dim], dim_scales[dim] = size, out, scales[dim]
+        images = torch.eye(size, dtype=grad_output.dtype).reshape(1, size, *shape)
+        resized = aten._upsample_bilinear2d_aa(images, sizes, align_corners, *dim_scales)
+        matrices.append(resized.reshape(size, out).t())
+    return _along_dims(grad_output, matrices)
 
 
 def _replication_pad_backward(spatial, grad_output, input, padding):
@@ -517,9 +565,12 @@ def _complex_copy(input, src, non_blocking=False):
     return torch.view_as_complex(real.clone(memory_format=torch.contiguous_format))
 
 
-def _complex_mul_scalar(input, other):
-    """Complex tensor times a (complex) number ``a + bi``, on the real view ``(x, y)``:
-    ``(a x - b y, b x + a y)``."""
+def _mul_scalar(input, other):
+    """``input * other`` for a number the exporter cannot take as an attribute: a symbolic one
+    (``1 / (H * W)`` of a dynamic size, in the group-norm backward) as a 0-d tensor; a complex
+    tensor times ``a + bi`` on the real view ``(x, y)``: ``(a x - b y, b x + a y)``."""
+    if isinstance(other, torch.SymFloat):
+        return aten.mul.Tensor(input, aten.scalar_tensor(other, dtype=input.dtype))
     if not input.is_complex():
         return NotImplemented
     other = complex(other)
@@ -612,12 +663,17 @@ def _batch_norm_inference(input, weight, bias, running_mean, running_var, moment
 OURS: Dict[Any, Callable] = {
     aten.convolution_backward.default: convolution_backward,
     aten._native_batch_norm_legit_no_training.default: _batch_norm_inference,
+    aten.avg_pool2d.default: functools.partial(_avg_pool_with_divisor, 2),
+    aten.avg_pool3d.default: functools.partial(_avg_pool_with_divisor, 3),
+    aten._trilinear.default: _trilinear,
     aten.avg_pool2d_backward.default: functools.partial(_avg_pool_backward, 2),
     aten.avg_pool3d_backward.default: functools.partial(_avg_pool_backward, 3),
     aten.max_pool2d_with_indices_backward.default: functools.partial(_max_pool_backward, 2),
     aten.max_pool3d_with_indices_backward.default: functools.partial(_max_pool_backward, 3),
     aten.adaptive_max_pool2d_backward.default: functools.partial(_max_pool_backward, 2),
     aten.adaptive_max_pool3d_backward.default: functools.partial(_max_pool_backward, 3),
+    aten._adaptive_avg_pool2d.default: functools.partial(_adaptive_avg_pool, 2),
+    aten._adaptive_avg_pool3d.default: functools.partial(_adaptive_avg_pool, 3),
     aten._adaptive_avg_pool2d_backward.default: functools.partial(_adaptive_avg_pool_backward, 2),
     aten._adaptive_avg_pool3d_backward.default: functools.partial(_adaptive_avg_pool_backward, 3),
     aten._upsample_bilinear2d_aa_backward.default: _upsample_bilinear2d_aa_backward,
@@ -643,7 +699,7 @@ OURS: Dict[Any, Callable] = {
     aten.slice_scatter.default: _complex_slice_scatter,
     aten.where.self: _complex_where,
     aten.copy.default: _complex_copy,
-    aten.mul.Scalar: _complex_mul_scalar,
+    aten.mul.Scalar: _mul_scalar,
     aten._conj_physical.default: _complex_conj_physical,
     aten.unsqueeze.default: _complex_unsqueeze,
     aten.expand.default: _complex_expand,

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import operator
-from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Sequence, Set, Tuple
 
 import torch
 from torch import nn
 
-from lossport.export.onnx.decompositions import convolution_backward, decompositions
+from lossport.errors import ExportError
+from lossport.export.onnx.decompositions import decompositions
 from lossport.export.onnx.torch_internals import (
     ConstantSource,
     DimDynamic,
@@ -41,10 +42,6 @@ from lossport.export.onnx.torch_internals import (
 from lossport.spec import Spec
 
 aten = torch.ops.aten
-
-
-# The name tests/export/test_export.py checks the convolution gradient under.
-_convolution_input_backward = convolution_backward
 
 
 def symbolic_inputs(
@@ -113,8 +110,14 @@ def trace(
     table = decompositions(translations)
     with compiling_flag(), _frozen(module):
         graph = _functional_trace(program, inputs, table)
-        if _mutates(graph):
+        if _mutations(graph):
             graph = _functional_trace(graph, inputs, table)
+    mutations = _mutations(graph)
+    if mutations:
+        raise ExportError(
+            f"the program writes to its inputs or constants in place ({', '.join(sorted(mutations))}, "
+            f"as batch norm does to its running statistics in training mode), which ONNX cannot express"
+        )
     _expand_symbolic_numel(graph)
     return graph, names
 
@@ -128,16 +131,18 @@ def _functional_trace(program: Callable, inputs: Sequence[torch.Tensor], table: 
     )(*inputs)
 
 
-def _mutates(graph: torch.fx.GraphModule) -> bool:
-    """Whether an op in ``graph`` mutates a tensor. Decompositions run below functionalization,
+def _mutations(graph: torch.fx.GraphModule) -> Set[str]:
+    """The ops in ``graph`` that mutate a tensor. Decompositions run below functionalization,
     so one that works in place (``copy_`` into a slice, ``out=`` wrappers) leaves an in-place
     op in the trace, which ONNX cannot express; tracing the graph once more, functionalized,
-    removes it (ops that mutate the program's inputs stay, and the exporter refuses them)."""
-    return any(
-        isinstance(node.target, OpOverload) and node.target._schema.is_mutable
+    removes it, except where it writes to the program's inputs or constants."""
+    return {
+        str(node.target)
         for node in graph.graph.nodes
         if node.op == "call_function"
-    )
+        and isinstance(node.target, OpOverload)
+        and node.target._schema.is_mutable
+    }
 
 
 def _expand_symbolic_numel(graph: torch.fx.GraphModule) -> None:

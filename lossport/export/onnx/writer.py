@@ -91,7 +91,7 @@ def traced_program(
     else:
 
         def function(*inputs):
-            return distinct_outputs(flatten_outputs(module(*inputs)))
+            return distinct_outputs(flatten_outputs(module(*inputs)), inputs)
 
     with quiet_exporter():
         graph, axis_names = tracing.trace(function, module, spec, example, dynamic, translations)
@@ -131,22 +131,28 @@ def write_onnx(
                 output_names=output_names,
                 axis_names=axis_names,
             )
+        _check(model, opset)
         exporter, note = "direct", ""
-    except Exception as exc:  # the direct path's failures come as many types
+    except Exception as exc:  # the direct path's failures (or invalid graphs) come as many types
         if with_grad:
             raise
         model = _torch_onnx_export(module, spec, example, dynamic, opset, output_names, exc)
+        _check(model, opset)
         exporter, note = (
             "torch.onnx",
             f"exported with torch.onnx (the direct translation failed: {brief_reason(exc)})",
         )
+    _set_metadata(model, {**metadata, "lossport.exporter": exporter})
+    onnx.save(model, str(path))
+    return note
+
+
+def _check(model: onnx.ModelProto, opset: int) -> None:
+    """The requested opset, and a full ``onnx.checker`` pass (shape inference included)."""
     written = {o.version for o in model.opset_import if o.domain in ("", "ai.onnx")}
     if written != {opset}:
         raise ExportError(f"the exporter wrote opset {sorted(written)}, not the requested {opset}")
-    _set_metadata(model, {**metadata, "lossport.exporter": exporter})
     onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, str(path))
-    return note
 
 
 def _torch_onnx_export(
@@ -161,10 +167,11 @@ def _torch_onnx_export(
     """``module`` through ``torch.onnx.export(dynamo=True)``, with the spec's names and dynamic
     axes (one ``torch.export.Dim`` per dim name, shared by the inputs that have it)."""
     dims = {name: torch.export.Dim(name) for name in dynamic}
-    dynamic_shapes = tuple(
+    per_input = tuple(
         {axis: dims[d] for axis, d in enumerate(t.shape) if isinstance(d, str) and d in dims} or None
         for t in spec.inputs
     )
+    dynamic_shapes = None if not any(per_input) else _shapes_for_signature(module, per_input)
     try:
         with quiet_exporter(), contextlib.redirect_stdout(io.StringIO()):  # its progress lines
             program = torch.onnx.export(
@@ -193,3 +200,14 @@ def _set_metadata(model: onnx.ModelProto, metadata: Mapping[str, str]) -> None:
     del model.metadata_props[:]
     for key, value in existing.items():
         model.metadata_props.add(key=key, value=value)
+
+
+def _shapes_for_signature(module: nn.Module, per_input: Tuple[Any, ...]) -> Any:
+    """``torch.export``'s ``dynamic_shapes`` for ``module.forward``: one entry per positional
+    parameter, or all of them under ``*args`` for a ``forward(*args)``."""
+    import inspect
+
+    parameters = list(inspect.signature(module.forward).parameters.values())
+    if parameters and parameters[0].kind is inspect.Parameter.VAR_POSITIONAL:
+        return (per_input,)
+    return per_input
