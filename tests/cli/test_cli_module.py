@@ -201,3 +201,35 @@ def test_a_broken_specs_file_is_one_line(tmp_path):
     result = run("list", "--specs", broken, cwd=tmp_path)
     assert result.exit_code == 2
     assert result.output.strip() == f"error: --specs {broken}: importing it failed (RuntimeError: oops)"
+
+
+def test_user_specs_from_an_entry_point(tmp_path, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    plugin = tmp_path / "lossport_plugin_demo.py"
+    plugin.write_text(textwrap.dedent(SPECS_FILE).replace("user_huber", "plugin_huber"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    point = EntryPoint(name="demo", value="lossport_plugin_demo", group=catalog.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(
+        catalog.metadata, "entry_points", lambda group: [point] if group == point.group else []
+    )
+    monkeypatch.setattr(catalog, "_loaded", set())
+    try:
+        assert "plugin_huber" in {s.name for s in catalog.all_specs("loss")}
+    finally:
+        from lossport.spec.registration import withdraw
+
+        withdraw("plugin_huber")
+
+
+def test_a_broken_entry_point_is_named(tmp_path, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    point = EntryPoint(name="broken", value="no_such_module_xyz", group=catalog.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(
+        catalog.metadata, "entry_points", lambda group: [point] if group == point.group else []
+    )
+    monkeypatch.setattr(catalog, "_loaded", set())
+    result = run("list", cwd=tmp_path)
+    assert result.exit_code == 2
+    assert result.output.startswith("error: entry point broken = no_such_module_xyz (lossport.specs) failed")
