@@ -134,10 +134,24 @@ def to_onnx(
     (``axis_names``: symbol name -> dim name)."""
     model = _core._exported_program_to_onnx_program(program, registry=translations).model
     model = onnxscript_apis.convert_version(model, opset)
+    _separate_outputs_from_inputs(model.graph)
     for value, name in (*zip(model.graph.inputs, input_names), *zip(model.graph.outputs, output_names)):
         value.name = name
     _name_axes(model, axis_names)
     return ir.serde.serialize_model(model)
+
+
+def _separate_outputs_from_inputs(graph: ir.Graph) -> None:
+    """An output that is a graph input itself (``x.contiguous()``, ``atleast_1d`` of a vector:
+    aliases the trace removes) gets an ``Identity`` node of its own, so that naming the output
+    does not rename the input."""
+    inputs = set(map(id, graph.inputs))
+    for index, value in enumerate(list(graph.outputs)):
+        if id(value) in inputs:
+            node = ir.Node("", "Identity", inputs=[value], num_outputs=1)
+            graph.append(node)
+            node.outputs[0].shape, node.outputs[0].type = value.shape, value.type
+            graph.outputs[index] = node.outputs[0]
 
 
 def _name_axes(model: ir.Model, axis_names: Mapping[str, str]) -> None:
