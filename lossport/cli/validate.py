@@ -1,5 +1,7 @@
-"""``lossport validate losses|all|tigas|artifact``: every backend against the eager reference,
-a table on stdout, ``--json`` / ``--junit`` reports, exit 1 on any mismatch."""
+"""``lossport validate losses|all|tigas|artifact|module``: every backend against the eager
+reference, a table on stdout, ``--json`` / ``--junit`` / ``--html`` reports, ``--nodes`` tables
+and ``--repro`` bundles of localized failures, ``--images`` agreement (artifact, tigas), exit 1
+on any mismatch or unmet criterion."""
 
 from __future__ import annotations
 
@@ -20,9 +22,11 @@ from lossport.cli.common import (
 )
 from lossport.cli.export import module_options, tigas_weight_options
 from lossport.cli.modules import module_spec, specs_option
+from lossport.errors import ConfigError
 from lossport.models.tigas.specs import resolve_weights
-from lossport.validation import report
-from lossport.validation.results import BACKENDS, SpecReport, failures, summary
+from lossport.validation import html_report, report, repro
+from lossport.validation.images import ImageCriteria
+from lossport.validation.results import ALL_BACKENDS, BACKENDS, SpecReport, failures, summary
 from lossport.validation.suite import (
     DEFAULT_SEED,
     ValidationOptions,
@@ -36,7 +40,11 @@ from lossport.validation.suite import (
 MAX_DEFAULT_JOBS = 8
 
 validate_options = add_options(
-    click.option("--backends", help=f"Comma list of {', '.join(BACKENDS)} (default: all)."),
+    click.option(
+        "--backends",
+        help=f"Comma list of {', '.join(ALL_BACKENDS)} (default: {', '.join(BACKENDS)}; onnx-ref, "
+        "the ONNX reference evaluator that arbitrates ONNX failures, is slow and opt-in).",
+    ),
     click.option(
         "--seed",
         type=int,
@@ -62,6 +70,44 @@ validate_options = add_options(
         type=click.Path(dir_okay=False, path_type=Path),
         help="Write a JUnit XML report (one test case per spec x backend x check).",
     ),
+    click.option(
+        "--nodes",
+        "nodes_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write every paired node of each localized ONNX failure to this .csv or .json file "
+        "(implies --localize).",
+    ),
+    click.option(
+        "--repro",
+        "repro_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Write the minimal failing subgraph of each failing ONNX Runtime check to this new "
+        "(or empty) folder, runnable with ONNX Runtime alone (implies --localize).",
+    ),
+    click.option(
+        "--html",
+        "html_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write a self-contained HTML report (implies --localize).",
+    ),
+)
+
+image_options = add_options(
+    click.option(
+        "--images",
+        type=click.Path(path_type=Path),
+        help="Also score this image folder with the eager reference and the artifact(s): max "
+        "|delta score|, Spearman and Kendall rank correlations, decisions flipped.",
+    ),
+    click.option(
+        "--threshold",
+        type=float,
+        default=0.5,
+        show_default=True,
+        help="With --images: the decision threshold (score >= threshold is real).",
+    ),
+    click.option("--min-spearman", type=float, help="With --images: fail below this Spearman rho."),
+    click.option("--max-flips", type=int, help="With --images: fail when more decisions than this flip."),
 )
 
 jobs_option = click.option(
@@ -76,25 +122,48 @@ jobs_option = click.option(
 
 
 def options_from(
-    backends, seed, atol, rtol, require_cuda, localize, json_path, junit_path
+    backends,
+    seed,
+    atol,
+    rtol,
+    require_cuda,
+    localize,
+    json_path,
+    junit_path,
+    nodes_path,
+    repro_dir,
+    html_path,
+    images=None,
+    threshold=0.5,
+    min_spearman=None,
+    max_flips=None,
 ) -> ValidationOptions:
     """Checked options; report paths are checked too, before any work starts."""
-    check_report_paths(json_path, junit_path)
+    check_report_paths(json_path, junit_path, html_path)
+    report.check_nodes_path(nodes_path)
+    if repro_dir is not None:
+        repro.check_repro_folder(repro_dir)
+    if images is None and (min_spearman is not None or max_flips is not None):
+        raise ConfigError("--min-spearman and --max-flips judge --images; give --images DIR")
     return ValidationOptions(
-        backends=parse_backends(backends, BACKENDS),
+        backends=parse_backends(backends, ALL_BACKENDS) if backends is not None else list(BACKENDS),
         seed=seed,
         atol=atol,
         rtol=rtol,
         require_cuda=require_cuda,
-        localize=localize,
+        localize=localize or html_path is not None,
+        nodes=nodes_path is not None or html_path is not None,
+        repro=repro_dir is not None or html_path is not None,
+        images=ImageCriteria(images, threshold, min_spearman, max_flips) if images is not None else None,
     )
 
 
 def run_and_report(
-    jobs: Sequence[Callable[[], SpecReport]], options: ValidationOptions, json_path, junit_path, workers: int
+    jobs: Sequence[Callable[[], SpecReport]], options: ValidationOptions, paths, workers: int
 ) -> None:
-    """Run ``jobs`` (callables returning a SpecReport), print the table, write the reports, and
-    exit 1 on any mismatch."""
+    """Run ``jobs`` (callables returning a SpecReport), print the table, write the reports
+    (``paths``: the option values ``json_path``, ``junit_path``, ``nodes_path``, ``repro_dir``,
+    ``html_path``), and exit 1 on any mismatch."""
     click.echo(f"seed {options.seed} (replay with --seed {options.seed})", err=True)
     with tqdm(
         total=len(jobs), desc="validate", unit="spec", file=sys.stderr, disable=not sys.stderr.isatty()
@@ -109,10 +178,23 @@ def run_and_report(
     for line in text:  # mismatches and localizations go to stderr, the rest to stdout
         click.echo(line, err=line.startswith(("mismatch: ", "localized ")))
     problems = failures(reports)
-    if json_path:
-        report.write_json(reports, json_path, options.seed)
-    if junit_path:
-        report.write_junit(reports, junit_path)
+    if paths["json_path"]:
+        report.write_json(reports, paths["json_path"], options.seed)
+    if paths["junit_path"]:
+        report.write_junit(reports, paths["junit_path"])
+    if paths["nodes_path"]:
+        count = report.write_nodes(reports, paths["nodes_path"])
+        click.echo(f"nodes: {count} paired value(s) written to {paths['nodes_path']}", err=True)
+    if paths["html_path"]:
+        html_report.write_html(reports, paths["html_path"], options.seed)
+    if paths["repro_dir"]:
+        bundles, notes = repro.collect(reports)
+        for folder in repro.write_bundles(bundles, paths["repro_dir"]) if bundles else []:
+            click.echo(f"repro: wrote {folder} (see its README.md)", err=True)
+        for note in notes:
+            click.echo(f"repro: none for {note}", err=True)
+        if not bundles and not notes:
+            click.echo("repro: no failing ONNX Runtime check to reproduce; nothing written", err=True)
     if problems:
         sys.exit(EXIT_MISMATCH)
 
@@ -134,8 +216,7 @@ def validate_losses(names, workers, **option_values) -> None:
     run_and_report(
         [job for s in specs for job in variant_jobs(s, options)],
         options,
-        option_values["json_path"],
-        option_values["junit_path"],
+        option_values,
         workers,
     )
 
@@ -150,8 +231,7 @@ def validate_all(workers, **option_values) -> None:
     run_and_report(
         [job for s in catalog.all_specs() for job in variant_jobs(s, options)],
         options,
-        option_values["json_path"],
-        option_values["junit_path"],
+        option_values,
         workers,
     )
 
@@ -159,10 +239,12 @@ def validate_all(workers, **option_values) -> None:
 @validate_group.command("tigas")
 @tigas_weight_options
 @validate_options
+@image_options
 @jobs_option
 def validate_tigas(mode, checkpoint, weights, trust_checkpoint, workers, **option_values) -> None:
     """Validate the TIGAS scorer: both modes at a small random config by default, or the
-    model of --checkpoint / --weights hub."""
+    model of --checkpoint / --weights hub. With --images, also compare the artifacts' scores
+    on an image folder with the eager model's."""
     options = options_from(**option_values)
     spec = catalog.get_spec("tigas", kind="model")
     if checkpoint is None and weights is None:
@@ -173,7 +255,7 @@ def validate_tigas(mode, checkpoint, weights, trust_checkpoint, workers, **optio
         )
         label = f"tigas[{resolved.config['mode']}]"
         jobs = [lambda: validate_spec(spec, resolved.config, options, module=resolved.model, label=label)]
-    run_and_report(jobs, options, option_values["json_path"], option_values["junit_path"], workers)
+    run_and_report(jobs, options, option_values, workers)
 
 
 @validate_group.command("artifact")
@@ -189,16 +271,17 @@ def validate_tigas(mode, checkpoint, weights, trust_checkpoint, workers, **optio
     help="Allow a checkpoint that needs arbitrary unpickling (trusted files only).",
 )
 @validate_options
+@image_options
 @specs_option
 def validate_artifact_command(path, checkpoint, trust_checkpoint, **option_values) -> None:
     """Validate an existing .onnx/.pt exported by lossport against its recorded spec and config
-    (weights from --checkpoint when it was exported from one; nothing in the file is trusted)."""
+    (weights from --checkpoint when it was exported from one; nothing in the file is trusted).
+    With --images, also compare its scores on an image folder with the eager reference's."""
     options = options_from(**option_values)
     run_and_report(
         [lambda: validate_artifact(path, options, checkpoint=checkpoint, trust_checkpoint=trust_checkpoint)],
         options,
-        option_values["json_path"],
-        option_values["junit_path"],
+        option_values,
         workers=1,
     )
 
@@ -221,7 +304,6 @@ def validate_module_command(target, inputs, no_grad, settings, **option_values) 
     run_and_report(
         [lambda: validate_spec(spec, None, options, module=module)],
         options,
-        option_values["json_path"],
-        option_values["junit_path"],
+        option_values,
         workers=1,
     )

@@ -196,9 +196,27 @@ class OrtBackend(OnnxBackend):
             return OnnxArtifact(path, self.device).run(feeds)
 
 
+class EvaluatorError(Exception):
+    """The ONNX reference evaluator raised while running a graph; the message names the op.
+    Where ONNX Runtime runs the same case, that is a limit of the evaluator (the case is not
+    applicable to it), else a graph no runtime can run (see :mod:`lossport.validation.suite`)."""
+
+
+def _failing_op(exc: BaseException) -> str:
+    """The op type of the evaluator's op implementation a traceback ends in ("" if none)."""
+    found = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        node = getattr(tb.tb_frame.f_locals.get("self"), "onnx_node", None)
+        found = getattr(node, "op_type", found) or found
+        tb = tb.tb_next
+    return found
+
+
 class OnnxRefBackend(OnnxBackend):
     """The ONNX artifact at ``path`` run by ``onnx.reference.ReferenceEvaluator`` (float32 numpy,
-    no graph optimizations). Not applicable, with the reason, where the evaluator lacks an op."""
+    no graph optimizations). Not applicable, with the reason, where the evaluator lacks an op;
+    :class:`EvaluatorError` (naming the op) where it raises otherwise."""
 
     name = "onnx-ref"
 
@@ -213,6 +231,7 @@ class OnnxRefBackend(OnnxBackend):
             model = onnx.load(str(self.path))
         except Exception as exc:  # protobuf's decode errors come as several types
             raise ArtifactError(f"{self.path}: not a loadable ONNX model ({brief_reason(exc)})") from None
+        self.declared = declared_shapes(model)
         try:
             self.evaluator = _reference_evaluator(model)
         except Exception as exc:  # NotImplementedError for a missing op; others for what it cannot load
@@ -223,18 +242,29 @@ class OnnxRefBackend(OnnxBackend):
         return self._skip
 
     def run(self, inputs):
-        return self._evaluate(self.evaluator, self.feeds(inputs))
+        return self._evaluate(self.evaluator, self.declared, self.feeds(inputs))
 
     def run_model(self, model, feeds):
         try:
             evaluator = _reference_evaluator(model)
         except NotImplementedError as exc:
             raise NotApplicable(f"not applicable: {brief_reason(exc)}") from None
-        return self._evaluate(evaluator, feeds)
+        return self._evaluate(evaluator, declared_shapes(model), feeds)
 
     @staticmethod
-    def _evaluate(evaluator: Any, feeds: Mapping[str, np.ndarray]) -> Outputs:
+    def _evaluate(evaluator: Any, declared: Mapping[str, Any], feeds: Mapping[str, np.ndarray]) -> Outputs:
         wanted = {k: v for k, v in feeds.items() if k in evaluator.input_names}
+        for name, value in wanted.items():
+            dims = declared.get(name)
+            if dims is not None and (
+                len(dims) != np.ndim(value)
+                or any(d is not None and d != n for d, n in zip(dims, np.shape(value)))
+            ):
+                # ONNX Runtime refuses such an input too; the evaluator would not check
+                raise ValueError(
+                    f"input {name!r} has shape {list(np.shape(value))}, the graph declares "
+                    f"{['?' if d is None else d for d in dims]}"
+                )
         try:
             values = evaluator.run(None, wanted)
         except NotImplementedError as exc:
@@ -242,7 +272,25 @@ class OnnxRefBackend(OnnxBackend):
                 f"not applicable: the ONNX reference evaluator lacks what this artifact needs "
                 f"({brief_reason(exc)})"
             ) from None
+        except Exception as exc:  # numpy's and the evaluator's own errors come as many types
+            op = _failing_op(exc)
+            raise EvaluatorError(
+                f"the ONNX reference evaluator fails{' in ' + op if op else ''}: {brief_reason(exc)}"
+            ) from None
         return {name: np.asarray(value) for name, value in zip(evaluator.output_names, values)}
+
+
+def declared_shapes(model: Any) -> Dict[str, Optional[List[Optional[int]]]]:
+    """Each graph input's declared dims (``None`` for a symbolic one; ``None`` for no shape)."""
+    shapes: Dict[str, Optional[List[Optional[int]]]] = {}
+    for value in model.graph.input:
+        tensor = value.type.tensor_type
+        shapes[value.name] = (
+            [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+            if tensor.HasField("shape")
+            else None
+        )
+    return shapes
 
 
 def _reference_evaluator(model: Any) -> Any:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
 from lossport.export.gradient import gradient_names
 from lossport.spec import Spec
-from lossport.validation.backends import Backend, Outputs
+from lossport.validation.backends import Backend, NotApplicable, Outputs
 from lossport.validation.cases import Case
-from lossport.validation.compare import Comparison, compare
+from lossport.validation.compare import Comparison, compare, failed_comparison
 from lossport.validation.policy import Tolerance
 
 
@@ -54,33 +54,35 @@ def compare_outputs(
             if name in grads and not gradients_required:
                 continue
             results.append(
-                Comparison(
-                    name,
-                    False,
-                    float("inf"),
-                    float("inf"),
-                    tolerance.atol,
-                    tolerance.rtol,
-                    "output missing from the artifact",
-                )
+                failed_comparison(name, tolerance, tolerance.atol, "output missing from the artifact")
             )
             continue
         results.append(compare(name, expected, actual[name], tolerance, gradient=name in grads))
     return results
 
 
+def _error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
 def run_case(
-    spec: Spec, reference: Backend, backend: Backend, case: Case, tolerance: Tolerance
+    spec: Spec,
+    reference: Backend,
+    backend: Backend,
+    case: Case,
+    tolerance: Tolerance,
+    record: Optional[Dict[str, Outputs]] = None,
 ) -> CaseResult:
     """Run ``case`` on both backends and compare. A reference output that is not finite fails
     the case (NaN agreeing with NaN proves nothing) unless the spec lists the case in
-    ``nonfinite_cases``."""
+    ``nonfinite_cases``. ``record`` receives ``expected`` (the reference's outputs, once they
+    are usable) and ``actual`` (the backend's, where it ran). :class:`NotApplicable` from the
+    backend propagates: the backend cannot run at all."""
     result = CaseResult(spec.name, backend.name, case.name, case.seed)
     try:
         expected = reference.run(case.inputs)
-        actual = backend.run(case.inputs)
-    except Exception as exc:  # a runtime refusing an input is a finding, not a crash
-        result.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    except Exception as exc:  # a reference that cannot run the case fails it, with the reason
+        result.error = _error(exc)
         return result
     nonfinite = [
         name
@@ -93,5 +95,16 @@ def run_case(
             f"{', '.join(nonfinite)}: check the config and inputs"
         )
         return result
+    if record is not None:
+        record["expected"] = expected
+    try:
+        actual = backend.run(case.inputs)
+    except NotApplicable:
+        raise
+    except Exception as exc:  # a runtime refusing an input is a finding, not a crash
+        result.error = _error(exc)
+        return result
+    if record is not None:
+        record["actual"] = actual
     result.comparisons = compare_outputs(spec, expected, actual, tolerance, backend.provides_gradients)
     return result

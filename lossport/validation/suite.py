@@ -6,6 +6,12 @@ where the spec is differentiable, which also carries every output), then each ba
 *saved* file. For an existing artifact, the spec and config recorded in its (schema-checked)
 metadata rebuild the reference, with trained weights only from a checkpoint the user passes
 and whose sha256 the artifact recorded: nothing in the artifact names a file or grants trust.
+
+The reference runs once per case, whatever the number of backends. With ``onnx-ref`` next to an
+ORT backend, the arbiter (:mod:`.arbiter`) classifies every failing ONNX check; ``--localize``
+(also implied by ``--nodes``, ``--repro`` and ``--html``) pairs the failing ONNX backend's
+values with PyTorch's (:mod:`.localize`) and cuts a minimal repro (:mod:`.repro`); ``--images``
+compares the artifacts' scores on an image folder with the reference's (:mod:`.images`).
 """
 
 from __future__ import annotations
@@ -18,21 +24,29 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
 
 from lossport import catalog
 from lossport.artifact.metadata import read_artifact_info
-from lossport.errors import ArtifactError, ConfigError, ExportError, UnknownNameError
+from lossport.artifact.runtime import artifact_preprocess
+from lossport.errors import ArtifactError, ConfigError, ExportError, UnknownNameError, brief_reason
 from lossport.export import export_artifact
 from lossport.export.gradient import gradient_names
 from lossport.io.digest import FileRecord
 from lossport.spec import Spec
+from lossport.spec.preprocess import Preprocess
+from lossport.validation import arbiter
 from lossport.validation.backends import (
     Backend,
+    Cached,
     EagerBackend,
+    EvaluatorError,
+    NotApplicable,
+    OnnxBackend,
+    OnnxRefBackend,
     OrtBackend,
     TorchScriptBackend,
     Unavailable,
@@ -41,9 +55,11 @@ from lossport.validation.backends import (
 )
 from lossport.validation.case_run import CaseResult, run_case
 from lossport.validation.cases import Case, validation_cases
-from lossport.validation.localize import localize
-from lossport.validation.policy import tolerance_for
-from lossport.validation.results import BACKENDS, SpecReport
+from lossport.validation.images import ImageCriteria, check_scorer, image_agreements
+from lossport.validation.localize import Localization, side_by_side, trace_reference
+from lossport.validation.policy import Tolerance, tolerance_for
+from lossport.validation.repro import minimal_repro
+from lossport.validation.results import ALL_BACKENDS, BACKENDS, SpecReport
 
 DEFAULT_SEED = 20240229
 MAX_SEED = 2**62  # cases use seed + i
@@ -51,9 +67,11 @@ MAX_SEED = 2**62  # cases use seed + i
 
 @dataclass
 class ValidationOptions:
-    """What to run and how to judge it: backends (from ``BACKENDS``), the seed of the random
-    cases, tolerance overrides (finite, >= 0), whether an unavailable CUDA fails, and whether
-    to localize ONNX mismatches."""
+    """What to run and how to judge it: backends (from ``ALL_BACKENDS``; default
+    ``BACKENDS``), the seed of the random cases, tolerance overrides (finite, >= 0), whether an
+    unavailable CUDA fails, whether to localize ONNX mismatches, and with it to keep every
+    paired node (``nodes``) and cut minimal repro bundles (``repro``), and the image folder and
+    criteria of ``--images`` (``images``)."""
 
     backends: Sequence[str] = BACKENDS
     seed: int = DEFAULT_SEED
@@ -61,12 +79,15 @@ class ValidationOptions:
     rtol: Optional[float] = None
     require_cuda: bool = False
     localize: bool = False
+    nodes: bool = False
+    repro: bool = False
+    images: Optional[ImageCriteria] = None
 
     def __post_init__(self) -> None:
-        unknown = [n for n in self.backends if n not in BACKENDS]
+        unknown = [n for n in self.backends if n not in ALL_BACKENDS]
         if unknown or not self.backends:
             raise ConfigError(
-                f"unknown backend {', '.join(unknown) or '(none given)'}; choose from {', '.join(BACKENDS)}"
+                f"unknown backend {', '.join(unknown) or '(none given)'}; choose from {', '.join(ALL_BACKENDS)}"
             )
         if not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"--seed {self.seed}: use 0 to {MAX_SEED}")
@@ -75,6 +96,12 @@ class ValidationOptions:
                 raise ConfigError(f"--{name} {value}: a tolerance must be a finite number >= 0")
         if self.require_cuda and "ort-cuda" not in self.backends:
             raise ConfigError("--require-cuda needs the ort-cuda backend in --backends")
+        if self.images is not None:
+            self.images.check()
+
+    @property
+    def localizing(self) -> bool:
+        return self.localize or self.nodes or self.repro
 
 
 def _run(
@@ -86,9 +113,23 @@ def _run(
     options: ValidationOptions,
 ) -> SpecReport:
     tolerance = tolerance_for(spec.tolerance).overridden(options.atol, options.rtol)
-    report = SpecReport(spec.name, dict(config), tolerance=tolerance)
-    reference = reference_backend(module, spec)
+    reference = Cached(reference_backend(module, spec))
+    report = SpecReport(spec.name, dict(config), tolerance=tolerance, reference=reference.name)
+    if reference.name == "eager":
+        report.reference = "eager-float32"
+    runnable = [b for b in backends if b.skip_reason() is None]
+    arbitrate = any(isinstance(b, OrtBackend) for b in runnable) and any(
+        isinstance(b, OnnxRefBackend) for b in runnable
+    )
+    records: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    traces: Dict[str, Any] = {}
     for backend in backends:
+        if isinstance(backend, EagerBackend) and backend.dtype == reference.backend.dtype:
+            report.dropped[backend.name] = (
+                f"it is the reference itself (eager {str(backend.dtype).split('.')[-1]}: "
+                f"{spec.name} is not compared in float64)"
+            )
+            continue
         if backend.note:
             report.notes[backend.name] = backend.note
         reason = backend.skip_reason()
@@ -110,20 +151,119 @@ def _run(
                     )
                 )
             continue
-        first_mismatch: Optional[Case] = None
-        for case in cases:
-            result = run_case(spec, reference, backend, case, tolerance)
-            report.results.append(result)
-            if first_mismatch is None and not result.error and not result.passed:
-                first_mismatch = case
-        if options.localize and first_mismatch is not None and isinstance(backend, OrtBackend):
-            found = localize(backend.path, spec, module, first_mismatch.inputs, tolerance)
-            report.localized[backend.name] = f"{first_mismatch.name}: " + (
-                found.describe()
-                if found
-                else "every intermediate value agrees; the outputs differ only at the graph's end"
-            )
+        keep = arbitrate and isinstance(backend, OnnxBackend)
+        results: List[CaseResult] = []
+        try:
+            for case in cases:
+                record: Optional[Dict[str, Any]] = {} if keep else None
+                results.append(run_case(spec, reference, backend, case, tolerance, record))
+                if record is not None:
+                    records.setdefault(backend.name, {})[case.name] = record
+        except NotApplicable as exc:
+            report.skipped[backend.name] = str(exc)
+            records.pop(backend.name, None)
+            continue
+        if isinstance(backend, OnnxRefBackend):
+            results = _referee_limits(backend.name, results, report, records)
+            if not results:
+                continue
+        report.results += results
+        first_mismatch = next((c for c, r in zip(cases, results) if not r.error and not r.passed), None)
+        if options.localizing and first_mismatch is not None and isinstance(backend, OnnxBackend):
+            found = _localize(spec, module, backend, first_mismatch, tolerance, options, traces)
+            report.localizations.append(found)
+            report.localized[backend.name] = found.describe()
+    if arbitrate:
+        gradients = {b.name: b.provides_gradients for b in runnable}
+        report.verdicts = arbiter.classify(report.results, records, spec.outputs, gradients)
+    if options.images is not None:
+        report.images = _images(spec, module, backends, options.images)
     return report
+
+
+def _referee_limits(
+    name: str, results: List[CaseResult], report: SpecReport, records: Dict[str, Dict[str, Dict[str, Any]]]
+) -> List[CaseResult]:
+    """Drop the cases where the reference evaluator raised while ONNX Runtime ran them: a limit
+    of the evaluator, not of the artifact (not applicable, said in a note or, for every case,
+    as the skip reason). Where no ORT backend ran the case, its error stays a failure."""
+    ran = {r.case for r in report.results if r.backend.startswith("ort-") and not r.error}
+    limited = [r for r in results if r.error.startswith(EvaluatorError.__name__) and r.case in ran]
+    if not limited:
+        return results
+    reason = limited[0].error.split(": ", 1)[1]
+    for result in limited:
+        records.get(name, {}).pop(result.case, None)
+    kept = [r for r in results if r not in limited]
+    if kept:
+        note = f"not applicable on {len(limited)} of {len(results)} cases ({reason})"
+        report.notes[name] = "; ".join(filter(None, (report.notes.get(name), note)))
+    else:
+        report.skipped[name] = f"not applicable: {reason}"
+        records.pop(name, None)
+    return kept
+
+
+def _localize(
+    spec: Spec,
+    module: nn.Module,
+    backend: OnnxBackend,
+    case: Case,
+    tolerance: Tolerance,
+    options: ValidationOptions,
+    traces: Dict[str, Any],
+) -> Localization:
+    """Side-by-side of ``backend`` on ``case`` (the trace shared by every ONNX backend of the
+    spec), the first divergence, and with ``options.repro`` a minimal repro (ORT backends)."""
+    try:
+        if case.name not in traces:
+            traces[case.name] = trace_reference(backend.path, spec, module, case.inputs)
+        side = side_by_side(backend, spec, traces[case.name], case.inputs, tolerance)
+    except Exception as exc:  # an artifact the trace cannot pair, an evaluator's limit
+        reason = str(exc) if isinstance(exc, NotApplicable) else brief_reason(exc)
+        note = f"could not localize ({reason})" if options.repro else ""
+        return Localization(backend.name, case.name, case.seed, None, error=reason, repro_note=note)
+    found = Localization(
+        backend.name,
+        case.name,
+        case.seed,
+        side.divergence,
+        side.rows if options.nodes else [],
+        paired=len(side.rows),
+    )
+    if options.repro:
+        if not isinstance(backend, OrtBackend):
+            found.repro_note = "repro bundles reproduce with ONNX Runtime; this backend is not ORT"
+            return found
+        outputs = {o.name for o in side.model.graph.output}
+        failing = next((r.value for r in side.rows if not r.passed and r.value in outputs), None)
+        try:
+            found.repro, found.repro_note = minimal_repro(
+                side,
+                backend,
+                tolerance,
+                spec=spec.name,
+                case=case.name,
+                seed=case.seed,
+                failing_output=failing,
+            )
+        except Exception as exc:  # a subgraph ONNX cannot check or save is a missing bundle
+            found.repro_note = f"could not cut a repro ({brief_reason(exc)})"
+    return found
+
+
+def _images(spec: Spec, module: nn.Module, backends: Sequence[Backend], criteria: ImageCriteria) -> List[Any]:
+    """``--images``: every runnable artifact backend against the eager reference (no
+    gradients) on the image folder, through the artifacts' preprocessing contract."""
+    check_scorer(spec)
+    artifacts = [
+        b for b in backends if isinstance(b, (OnnxBackend, TorchScriptBackend)) and b.skip_reason() is None
+    ]
+    if not artifacts:
+        return []
+    preprocess = artifact_preprocess(artifacts[0].path) or Preprocess.default()
+    reference = EagerBackend(module, spec, torch.float64 if spec.float64 else torch.float32, with_grad=False)
+    return image_agreements(spec, reference, artifacts, preprocess, criteria)
 
 
 @dataclass(frozen=True)
@@ -199,6 +339,8 @@ def validate_spec(
 ) -> SpecReport:
     """Export ``spec`` and compare every selected backend with the eager reference."""
     config = spec.resolve_config(dict(spec.test_config)) if config is None else dict(config)
+    if options.images is not None:
+        check_scorer(spec)
     module = spec.instantiate(config) if module is None else module
     cases = validation_cases(spec, config, options.seed)
     with tempfile.TemporaryDirectory(prefix="lossport-validate-") as folder:
@@ -230,7 +372,8 @@ def _spec_backends(
         else:
             backends.append(TorchScriptBackend(result.path, spec, note="; ".join(result.notes)))
     ort_names = [n for n in names if n.startswith("ort-")]
-    if ort_names:
+    onnx_names = ort_names + [n for n in names if n == OnnxRefBackend.name]
+    if onnx_names:
         try:
             result = export_artifact(
                 spec,
@@ -241,10 +384,13 @@ def _spec_backends(
                 with_grad=bool(spec.differentiable_inputs),
             )
         except ExportError as exc:
-            backends += [Unavailable(name, f"ONNX export failed: {exc}", failed=True) for name in ort_names]
+            backends += [Unavailable(name, f"ONNX export failed: {exc}", failed=True) for name in onnx_names]
         else:
-            for name in ort_names:
-                backends.append(OrtBackend(result.path, spec, name.split("-", 1)[1]))
+            for name in onnx_names:
+                if name == OnnxRefBackend.name:
+                    backends.append(OnnxRefBackend(result.path, spec))
+                else:
+                    backends.append(OrtBackend(result.path, spec, name.split("-", 1)[1]))
                 backends[-1].note = "; ".join(result.notes)
     return backends
 
@@ -282,9 +428,12 @@ def validate_artifact(
             f"{info.outputs}, but {spec.name} has inputs "
             f"{[t.name for t in spec.inputs]} and outputs {expected_outputs}"
         )
+    if options.images is not None:
+        check_scorer(spec)
     module = _reference_module(path, spec, config, info.weights, checkpoint, trust_checkpoint)
     devices = [n.split("-", 1)[1] for n in options.backends if n.startswith("ort-")]
-    backends = artifact_backends(path, spec, devices or ("cpu",))
+    reference = OnnxRefBackend.name in options.backends
+    backends = artifact_backends(path, spec, devices or ([] if reference else ["cpu"]), reference=reference)
     start = time.perf_counter()
     report = _run(spec, config, module, backends, validation_cases(spec, config, options.seed), options)
     report.seconds = {"export": 0.0, "run": time.perf_counter() - start}
