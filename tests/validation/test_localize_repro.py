@@ -272,55 +272,42 @@ def _chain(length):
     return model, values
 
 
+def _row(i, fx_target="", max_abs=0.0, max_rel=0.0, budget=0.0, passed=True):
+    """The side-by-side row of chain value ``v{i}``."""
+    return NodeRow(
+        i,
+        "forward",
+        f"v{i}",
+        f"v{i}",
+        fx_target,
+        f"n{i}",
+        "Sin",
+        (3,),
+        (3,),
+        "float32",
+        max_abs,
+        max_rel,
+        budget,
+        passed,
+        (),
+    )
+
+
+def _side(model, rows, values, actual=None):
+    """Side-by-side of a chain: reference ``values``, runtime ``actual`` (default: the same)."""
+    reference = {k: v for k, v in values.items() if k != "x"}
+    return SideBySide(model, rows, reference, reference if actual is None else actual, {"x": values["x"]})
+
+
 @pytest.mark.parametrize("needed", [1, 3, 6, 8])
 def test_bisection_finds_the_smallest_subgraph_that_still_fails(needed):
     length = 8
     model, values = _chain(length)
     target = f"v{length}"
-    rows = [
-        NodeRow(
-            i,
-            "forward",
-            f"v{i}",
-            f"v{i}",
-            "aten.sin.default",
-            f"n{i}",
-            "Sin",
-            (3,),
-            (3,),
-            "float32",
-            0.0,
-            0.0,
-            0.0,
-            True,
-            (),
-        )
-        for i in range(1, length + 1)
-    ]
-    rows[-1] = NodeRow(
-        length,
-        "forward",
-        target,
-        target,
-        "aten.sin.default",
-        f"n{length}",
-        "Sin",
-        (3,),
-        (3,),
-        "float32",
-        1.0,
-        1.0,
-        9.0,
-        False,
-        (),
-    )
-    side = SideBySide(
-        model,
-        rows,
-        {k: v for k, v in values.items() if k != "x"},
-        {k: v + (1.0 if k == target else 0.0) for k, v in values.items() if k != "x"},
-        {"x": values["x"]},
-    )
+    rows = [_row(i, "aten.sin.default") for i in range(1, length)]
+    rows.append(_row(length, "aten.sin.default", max_abs=1.0, max_rel=1.0, budget=9.0, passed=False))
+    actual = {k: v + (1.0 if k == target else 0.0) for k, v in values.items() if k != "x"}
+    side = _side(model, rows, values, actual)
     backend = _NeedsContext(needed)
     bundle, note = minimal_repro(side, backend, TOLERANCES["default"], spec="chain", case="c", seed=0)
     assert bundle is not None, note
@@ -333,27 +320,7 @@ def test_bisection_finds_the_smallest_subgraph_that_still_fails(needed):
 
 def test_no_bundle_when_no_subgraph_fails():
     model, values = _chain(4)
-    rows = [
-        NodeRow(
-            i,
-            "forward",
-            f"v{i}",
-            f"v{i}",
-            "",
-            f"n{i}",
-            "Sin",
-            (3,),
-            (3,),
-            "float32",
-            0.0,
-            0.0,
-            0.0,
-            i < 4,
-            (),
-        )
-        for i in range(1, 5)
-    ]
-    side = SideBySide(model, rows, {k: v for k, v in values.items() if k != "x"}, values, {"x": values["x"]})
+    side = _side(model, [_row(i, passed=i < 4) for i in range(1, 5)], values)
     bundle, note = minimal_repro(
         side, _NeedsContext(99), TOLERANCES["default"], spec="chain", case="c", seed=0
     )
@@ -362,27 +329,7 @@ def test_no_bundle_when_no_subgraph_fails():
 
 def test_several_bundles_go_in_one_subfolder_each(tmp_path):
     model, values = _chain(3)
-    rows = [
-        NodeRow(
-            i,
-            "forward",
-            f"v{i}",
-            f"v{i}",
-            "",
-            f"n{i}",
-            "Sin",
-            (3,),
-            (3,),
-            "float32",
-            0.0,
-            0.0,
-            0.0,
-            i < 3,
-            (),
-        )
-        for i in range(1, 4)
-    ]
-    side = SideBySide(model, rows, {k: v for k, v in values.items() if k != "x"}, values, {"x": values["x"]})
+    side = _side(model, [_row(i, passed=i < 3) for i in range(1, 4)], values)
     bundle, _ = minimal_repro(side, _NeedsContext(1), TOLERANCES["default"], spec="s", case="c", seed=0)
     labelled = [replace(bundle, spec="tigas[mode=fast]"), replace(bundle, spec="tigas[mode=fast]"), bundle]
     written = write_bundles(labelled, tmp_path / "out")
