@@ -25,7 +25,8 @@ from lossport.export import ExportResult, export_artifact
 from lossport.export.onnx.writer import DEFAULT_OPSET
 from lossport.spec.module_spec import Dynamic, spec_from_examples
 from lossport.validation.export_check import verify_export
-from lossport.validation.results import BACKENDS, SpecReport
+from lossport.validation.registry import BACKENDS
+from lossport.validation.results import SpecReport
 from lossport.validation.suite import DEFAULT_SEED, ValidationOptions, validate_spec
 
 FORMAT_NAMES = ("onnx", "torchscript")

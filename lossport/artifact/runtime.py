@@ -30,6 +30,23 @@ class DeviceUnavailable(LossportError):
     """The requested device cannot run the artifact here (the message says why)."""
 
 
+class OffDevice(ArtifactError):
+    """ONNX Runtime would run some of the artifact's nodes on the CPU, not on the requested GPU:
+    a failure of the artifact on that device (not a skip), naming the nodes."""
+
+    def __init__(self, path: Path, nodes: Sequence[str]) -> None:
+        shown = ", ".join(nodes[:8]) + (f" and {len(nodes) - 8} more" if len(nodes) > 8 else "")
+        super().__init__(
+            f"{path}: ONNX Runtime's CUDA provider cannot run {len(nodes)} node(s), which would "
+            f"fall back to the CPU: {shown or 'names not reported'}"
+        )
+        self.nodes = list(nodes)
+
+
+# ONNX Runtime's message when a session with session.disable_cpu_ep_fallback needs the CPU
+FALLBACK_REFUSED = "fallback to CPU EP has been explicitly disabled"
+
+
 class OnnxArtifact:
     """An ``.onnx`` file in an ONNX Runtime session (graph optimizations on, TF32 off on CUDA)."""
 
@@ -49,6 +66,8 @@ class OnnxArtifact:
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as exc:  # ORT raises its own pybind error types on load
+            if device == "cuda" and FALLBACK_REFUSED in str(exc):
+                raise OffDevice(self.path, _cpu_placed_nodes(ort, self.path, providers)) from None
             if device == "cuda":
                 raise DeviceUnavailable(f"the CUDA provider cannot run it: {brief_reason(exc)}") from None
             raise ArtifactError(f"{self.path}: not a loadable ONNX model ({brief_reason(exc)})") from None
@@ -78,8 +97,11 @@ class TorchScriptArtifact:
     def __init__(self, path: Path, device: str = "cpu") -> None:
         self.path = Path(path)
         self.device = device
-        if device == "cuda" and not torch.cuda.is_available():
-            raise DeviceUnavailable("this torch build sees no CUDA device")
+        if device == "cuda":
+            reason = torch_cuda_unavailable()
+            if reason is not None:
+                raise DeviceUnavailable(reason)
+            strict_cuda_numerics()
         if not zipfile.is_zipfile(self.path):
             raise ArtifactError(f"{self.path}: not a TorchScript archive")
         _check_unpacked_size(self.path)
@@ -155,19 +177,67 @@ def _numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
+def ort_cuda_unavailable() -> Optional[str]:
+    """Why ONNX Runtime cannot run on CUDA here, or ``None`` when it may (the session itself
+    can still fail to start: :class:`OnnxArtifact` reports that)."""
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return "this onnxruntime build has no CUDA provider (install onnxruntime-gpu)"
+    if not cuda_device_present():
+        return "no CUDA device is visible"
+    return None
+
+
+def torch_cuda_unavailable() -> Optional[str]:
+    """Why this torch cannot run on CUDA here, or ``None`` when it can."""
+    if torch.version.cuda is None:
+        return f"torch {torch.__version__} is a CPU build (install a CUDA build of torch)"
+    if not torch.cuda.is_available():
+        return "torch sees no CUDA device"
+    return None
+
+
+def strict_cuda_numerics() -> None:
+    """PyTorch's CUDA numerics as the validation compares them: no TF32 in matmuls or
+    convolutions, deterministic cuDNN algorithms (no autotuning)."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
 def _cuda_providers(ort: Any) -> List[Any]:
     """The CUDA provider with TF32 off, after loading the CUDA libraries from pip packages
     where this onnxruntime can (``preload_dlls``); :class:`DeviceUnavailable` without it."""
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        raise DeviceUnavailable("this onnxruntime build has no CUDA provider (install onnxruntime-gpu)")
-    if not cuda_device_present():
-        raise DeviceUnavailable("no CUDA device is visible")
+    reason = ort_cuda_unavailable()
+    if reason is not None:
+        raise DeviceUnavailable(reason)
     if hasattr(ort, "preload_dlls"):
         try:
             ort.preload_dlls()
         except Exception as exc:  # missing pip CUDA packages: the system's may still serve
             warnings.warn(f"onnxruntime.preload_dlls() failed ({brief_reason(exc)})", stacklevel=2)
     return [("CUDAExecutionProvider", {"use_tf32": "0"})]
+
+
+def _cpu_placed_nodes(ort: Any, path: Path, providers: List[Any]) -> List[str]:
+    """``"name (OpType)"`` of each node ONNX Runtime places on the CPU when CUDA is asked for
+    and the CPU fallback allowed (from its recorded graph assignment, where it records one)."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
+    try:
+        session = ort.InferenceSession(str(path), options, providers=providers)
+        assigned = session.get_provider_graph_assignment_info()
+    except Exception:  # an older onnxruntime without the API: the nodes go unnamed
+        return []
+    return [
+        f"{node.name or '(unnamed)'} ({node.op_type})"
+        for subgraph in assigned
+        if subgraph.ep_name == "CPUExecutionProvider"
+        for node in subgraph.get_nodes()
+    ]
 
 
 def cuda_device_present() -> bool:

@@ -26,7 +26,8 @@ from lossport.errors import ConfigError
 from lossport.models.tigas.specs import resolve_weights
 from lossport.validation import html_report, report, repro
 from lossport.validation.images import ImageCriteria
-from lossport.validation.results import ALL_BACKENDS, BACKENDS, SpecReport, failures, summary
+from lossport.validation.registry import ALL_BACKENDS, BACKENDS
+from lossport.validation.results import SpecReport, failures, summary
 from lossport.validation.suite import (
     DEFAULT_SEED,
     ValidationOptions,
@@ -54,7 +55,7 @@ validate_options = add_options(
     ),
     click.option("--atol", type=float, help="Override the absolute tolerance (finite, >= 0)."),
     click.option("--rtol", type=float, help="Override the relative tolerance (finite, >= 0)."),
-    click.option("--require-cuda", is_flag=True, help="Fail (instead of skip) when ORT-CUDA cannot run."),
+    click.option("--require-cuda", is_flag=True, help="Fail (instead of skip) when a CUDA backend cannot run."),
     click.option(
         "--localize", is_flag=True, help="On an ONNX mismatch, name the first op whose output diverges."
     ),

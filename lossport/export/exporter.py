@@ -1,6 +1,8 @@
-"""Export a spec to TorchScript or ONNX, atomically, optionally verified before it lands.
+"""Export a spec to any registered artifact format, atomically, optionally verified before it lands.
 
-``export_artifact`` builds the module from the spec's config (or takes a prepared one, e.g.
+:data:`FORMATS` is the registry of formats: each names its file suffix, its writer (a
+function of one :class:`WriteRequest`) and the numeric precisions it can write. A new format
+is one writer module and one entry here. ``export_artifact`` builds the module from the spec's config (or takes a prepared one, e.g.
 TIGAS with a checkpoint), writes the artifact to a temp file beside ``path``, runs ``verify``
 on the written file (the CLI passes validation's check: the file run from disk against eager
 PyTorch), and only then moves it to ``path``. A failed export or check leaves nothing behind.
@@ -12,8 +14,9 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+import torch
 from torch import nn
 
 from lossport.artifact.metadata import build_metadata
@@ -25,16 +28,80 @@ from lossport.io.atomic import atomic_path
 from lossport.io.digest import FileRecord, sha256_file
 from lossport.spec import Spec
 
-FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 EXPORT_SEED = 0
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    """What a format's writer gets: the module in eval mode, example inputs at the spec's first
+    sizes (``other``: at sizes differing in every dynamic axis, for checks of a trace), the temp
+    file to write, the metadata to embed (``lossport.*`` string values), the dynamic dim names,
+    the output names (outputs, then gradients with ``with_grad``), the ONNX opset and the
+    numeric precision."""
+
+    module: nn.Module
+    spec: Spec
+    example: Sequence[torch.Tensor]
+    other: Sequence[torch.Tensor]
+    path: Path
+    metadata: Mapping[str, str]
+    dynamic: Sequence[str]
+    output_names: List[str]
+    with_grad: bool
+    opset: int
+    precision: str
+
+
+@dataclass(frozen=True)
+class ArtifactFormat:
+    """A registered format: its file ``suffix``, its ``write`` (returns a note on how the file
+    was made, empty when there is nothing to say) and the ``precisions`` it can write."""
+
+    suffix: str
+    write: Callable[[WriteRequest], str]
+    precisions: Tuple[str, ...] = ("fp32",)
+
+
+def _write_onnx(request: WriteRequest) -> str:
+    return write_onnx(
+        request.module,
+        request.spec,
+        request.example,
+        request.path,
+        request.metadata,
+        dynamic=request.dynamic,
+        opset=request.opset,
+        output_names=request.output_names,
+        with_grad=request.with_grad,
+    )
+
+
+def _write_torchscript(request: WriteRequest) -> str:
+    return write_torchscript(
+        request.module,
+        request.spec,
+        request.example,
+        request.other,
+        request.path,
+        request.metadata,
+        request.with_grad,
+    )
+
+
+FORMATS: Dict[str, ArtifactFormat] = {
+    "onnx": ArtifactFormat(".onnx", _write_onnx),
+    "torchscript": ArtifactFormat(".pt", _write_torchscript),
+}
 
 
 @dataclass(frozen=True)
 class ExportRequest:
     """What :func:`export_artifact` hands its ``verify`` callback: the written file (still at its
-    temp path) and what it was made from."""
+    temp path), its format and precision, and what it was made from."""
 
     path: Path
+    fmt: str
+    precision: str
     spec: Spec
     config: Mapping[str, Any]
     module: nn.Module
@@ -61,13 +128,13 @@ class ExportResult:
 
 
 def default_path(spec: Spec, fmt: str, with_grad: bool) -> Path:
-    return Path(f"{spec.name}{'_grad' if with_grad else ''}{FORMATS[fmt]}")
+    return Path(f"{spec.name}{'_grad' if with_grad else ''}{FORMATS[fmt].suffix}")
 
 
 def check_output_path(path: Path, fmt: str, protected: Sequence[Path] = ()) -> None:
     """``path`` ends in the format's suffix (any case) and is none of ``protected`` (the files
     the export reads, e.g. its checkpoint)."""
-    suffix = FORMATS[fmt]
+    suffix = FORMATS[fmt].suffix
     if path.suffix.lower() != suffix:
         raise ConfigError(
             f"output {path}: a {fmt} artifact is written to a {suffix} file; "
@@ -103,6 +170,7 @@ def export_artifact(
     with_grad: bool = False,
     dynamic: Optional[Sequence[str]] = None,
     opset: int = DEFAULT_OPSET,
+    precision: str = "fp32",
     verify: Optional[Verify] = None,
     weights: Optional[FileRecord] = None,
     protected: Sequence[Path] = (),
@@ -112,13 +180,17 @@ def export_artifact(
 
     ``config``: a resolved config (see :meth:`Spec.resolve_config`); ``module``: a prepared
     module matching it (default: built from the config); ``dynamic``: dim names exported as
-    dynamic axes (default: all); ``verify``: run on the written temp file, returns the check
+    dynamic axes (default: all); ``precision``: one of the format's precisions; ``verify``: run on the written temp file, returns the check
     results kept in :attr:`ExportResult.checks`, raises to refuse the file; ``weights``: the
     checkpoint the module's weights came from (recorded by name and sha256); ``protected``:
     files ``path`` must not be.
     """
     if fmt not in FORMATS:
-        raise ConfigError(f"unknown format {fmt!r}; use {' or '.join(FORMATS)}")
+        raise ConfigError(f"unknown format {fmt!r}; use {', '.join(FORMATS)}")
+    if precision not in FORMATS[fmt].precisions:
+        raise ConfigError(
+            f"--precision {precision}: a {fmt} artifact can be {', '.join(FORMATS[fmt].precisions)}"
+        )
     if fmt == "onnx" and opset < MIN_OPSET:
         raise ConfigError(
             f"--opset {opset} is below the minimum {MIN_OPSET} (the exporter needs opset >= {MIN_OPSET})"
@@ -146,33 +218,26 @@ def export_artifact(
         weights=weights,
     )
     example = spec.sample_inputs(spec.sizes(0, config), EXPORT_SEED)
+    other = spec.sample_inputs(spec.other_sizes(config, dims), EXPORT_SEED + 1)
 
     start = time.perf_counter()
     notes: List[str] = []
     with atomic_path(path) as temp:
+        request = WriteRequest(
+            module, spec, example, other, temp, metadata, dims, outputs, with_grad, opset, precision
+        )
         try:
-            if fmt == "onnx":
-                note = write_onnx(
-                    module,
-                    spec,
-                    example,
-                    temp,
-                    metadata,
-                    dynamic=dims,
-                    opset=opset,
-                    output_names=outputs,
-                    with_grad=with_grad,
-                )
-                notes += [note] if note else []
-            else:
-                other = spec.sample_inputs(spec.other_sizes(config, dims), EXPORT_SEED + 1)
-                note = write_torchscript(module, spec, example, other, temp, metadata, with_grad)
-                notes += [note] if note else []
+            note = FORMATS[fmt].write(request)
+            notes += [note] if note else []
         except LossportError:
             raise
         except Exception as exc:  # exporter failures come as many types; report them as one
             raise ExportError(f"exporting {spec.name} to {fmt} failed: {brief_reason(exc)}") from exc
-        checks = verify(ExportRequest(temp, spec, config, module, dims, with_grad)) if verify else []
+        checks = (
+            verify(ExportRequest(temp, fmt, precision, spec, config, module, dims, with_grad))
+            if verify
+            else []
+        )
         digest = sha256_file(temp)
     return ExportResult(
         path,

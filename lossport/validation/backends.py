@@ -25,7 +25,13 @@ import torch
 from torch import nn
 
 from lossport.artifact.metadata import read_any_metadata
-from lossport.artifact.runtime import DeviceUnavailable, OnnxArtifact, TorchScriptArtifact
+from lossport.artifact.runtime import (
+    DeviceUnavailable,
+    OffDevice,
+    OnnxArtifact,
+    TorchScriptArtifact,
+    strict_cuda_numerics,
+)
 from lossport.errors import ArtifactError, brief_reason
 from lossport.export.gradient import gradient_names
 from lossport.spec import Spec
@@ -102,21 +108,32 @@ def autograd_outputs(fn: Callable, spec: Spec, inputs: Sequence[torch.Tensor], w
 
 
 class EagerBackend(Backend):
-    """The reference: the eager module, in ``dtype`` (float64 where the spec allows)."""
+    """The eager module in ``dtype`` on ``device``: the reference (float64 on the CPU where the
+    spec allows), ``eager`` (float32) and ``eager-cuda`` (float32 on a CUDA device, with
+    :func:`~lossport.artifact.runtime.strict_cuda_numerics`)."""
 
     provides_gradients = True
 
     def __init__(
-        self, module: nn.Module, spec: Spec, dtype: torch.dtype = torch.float64, with_grad: bool = True
+        self,
+        module: nn.Module,
+        spec: Spec,
+        dtype: torch.dtype = torch.float64,
+        with_grad: bool = True,
+        device: str = "cpu",
     ) -> None:
         self.name = "eager" if dtype == torch.float32 else f"eager-{str(dtype).split('.')[-1]}"
-        self.module = copy.deepcopy(module).to(dtype).eval()
+        self.name += "-cuda" if device == "cuda" else ""
+        if device == "cuda":
+            strict_cuda_numerics()
+        self.module = copy.deepcopy(module).to(dtype=dtype, device=device).eval()
         self.spec = spec
         self.dtype = dtype
+        self.device = device
         self.with_grad = with_grad
 
     def run(self, inputs):
-        cast = [t.to(self.dtype) if t.is_floating_point() else t for t in inputs]
+        cast = [(t.to(self.dtype) if t.is_floating_point() else t).to(self.device) for t in inputs]
         return autograd_outputs(self.module, self.spec, cast, self.with_grad)
 
 
@@ -126,18 +143,28 @@ def reference_backend(module: nn.Module, spec: Spec) -> EagerBackend:
 
 
 class TorchScriptBackend(Backend):
-    """A saved TorchScript artifact. Gradients come from the artifact itself when it was
-    exported ``--with-grad``, else from autograd through the loaded module."""
+    """A saved TorchScript artifact, loaded onto ``device`` (``torchscript``, ``torchscript-cuda``).
+    Gradients come from the artifact itself when it was exported ``--with-grad``, else from
+    autograd through the loaded module. A device that cannot run here makes it skipped."""
 
-    name = "torchscript"
     provides_gradients = True
 
-    def __init__(self, path: Path, spec: Spec, with_grad: bool = True, note: str = "") -> None:
+    def __init__(
+        self, path: Path, spec: Spec, with_grad: bool = True, note: str = "", device: str = "cpu"
+    ) -> None:
+        self.name = "torchscript" + ("-cuda" if device == "cuda" else "")
         self.path = Path(path)
-        self.artifact = TorchScriptArtifact(path)
+        self._skip: Optional[str] = None
+        try:
+            self.artifact = TorchScriptArtifact(path, device)
+        except DeviceUnavailable as exc:
+            self._skip = str(exc)
         self.spec = spec
         self.with_grad = with_grad
         self.note = note
+
+    def skip_reason(self):
+        return self._skip
 
     def run(self, inputs):
         if not self.artifact.with_grad:
@@ -165,7 +192,8 @@ class OnnxBackend(Backend):
 class OrtBackend(OnnxBackend):
     """ONNX Runtime on ``"cpu"`` or ``"cuda"`` (see :mod:`lossport.artifact.runtime`: TF32 off,
     no CPU fallback on CUDA). Gradients only where the artifact has them; a CUDA session that
-    cannot start is reported as skipped, never silently replaced."""
+    cannot start is reported as skipped, never silently replaced; one that would run nodes on
+    the CPU fails every case, naming the nodes."""
 
     def __init__(self, path: Path, spec: Spec, device: str = "cpu") -> None:
         self.name = f"ort-{device}"
@@ -173,17 +201,22 @@ class OrtBackend(OnnxBackend):
         self.spec = spec
         self.device = device
         self._skip: Optional[str] = None
+        self._failure: Optional[OffDevice] = None
         self.artifact: Optional[OnnxArtifact] = None
         try:
             self.artifact = OnnxArtifact(self.path, device)
         except DeviceUnavailable as exc:
             self._skip = str(exc)
-        self.provides_gradients = self.artifact is not None and self.artifact.with_grad
+        except OffDevice as exc:
+            self._failure = exc
+        self.provides_gradients = read_any_metadata(self.path).get("with_grad") == "true"
 
     def skip_reason(self):
         return self._skip
 
     def run(self, inputs):
+        if self._failure is not None:
+            raise self._failure
         return self.artifact.run({t.name: v for t, v in zip(self.spec.inputs, inputs)})
 
     def run_model(self, model, feeds):
@@ -313,20 +346,3 @@ class Unavailable(Backend):
 
     def run(self, inputs):
         raise RuntimeError(self.reason)
-
-
-def artifact_backends(
-    path: Path, spec: Spec, devices: Sequence[str] = ("cpu",), reference: bool = False
-) -> List[Backend]:
-    """Backends that run the artifact at ``path``: TorchScript for ``.pt``, ORT per device for
-    ``.onnx``, and with ``reference`` the ONNX reference evaluator (not applicable to a
-    TorchScript file). An artifact that cannot be loaded raises :class:`ArtifactError` here."""
-    if Path(path).suffix.lower() == ".onnx":
-        backends: List[Backend] = [OrtBackend(path, spec, device) for device in devices]
-        return backends + ([OnnxRefBackend(path, spec)] if reference else [])
-    backends = [TorchScriptBackend(path, spec)]
-    if reference:
-        backends.append(
-            Unavailable("onnx-ref", "not applicable: it runs ONNX artifacts, this is TorchScript")
-        )
-    return backends

@@ -11,10 +11,11 @@ from typing import List
 
 from lossport.errors import ExportError
 from lossport.export import EXPORT_SEED, ExportRequest
-from lossport.validation.backends import artifact_backends, reference_backend
+from lossport.validation.backends import reference_backend
 from lossport.validation.case_run import CaseResult, run_case
 from lossport.validation.cases import check_cases
 from lossport.validation.policy import tolerance_for
+from lossport.validation.registry import artifact_backends
 
 
 def verify_export(request: ExportRequest) -> List[CaseResult]:
@@ -24,7 +25,7 @@ def verify_export(request: ExportRequest) -> List[CaseResult]:
     tolerance = tolerance_for(spec.tolerance)
     results = [
         run_case(spec, reference, backend, case, tolerance)
-        for backend in artifact_backends(request.path, spec)
+        for backend in artifact_backends(request.path, spec, request.fmt)
         for case in check_cases(spec, request.config, request.dynamic, EXPORT_SEED)
     ]
     failed = [r for r in results if not r.passed]

@@ -20,10 +20,8 @@ from lossport.validation.case_run import CaseResult
 from lossport.validation.images import ImageAgreement
 from lossport.validation.localize import Localization
 from lossport.validation.policy import Tolerance
+from lossport.validation.registry import ALL_BACKENDS
 
-BACKENDS = ("eager", "torchscript", "ort-cpu", "ort-cuda")  # the default set
-OPTIONAL_BACKENDS = (REFEREE,)  # opt-in: --backends ...,onnx-ref
-ALL_BACKENDS = BACKENDS + OPTIONAL_BACKENDS
 LEGEND = (
     "cells: worst error as a fraction of its tolerance budget (pass <= 1); eager: float32 eager "
     "vs the float64 reference ('= ref': the reference is float32 eager itself)"

@@ -33,7 +33,7 @@ from lossport import catalog
 from lossport.artifact.metadata import read_artifact_info
 from lossport.artifact.runtime import artifact_preprocess
 from lossport.errors import ArtifactError, ConfigError, ExportError, UnknownNameError, brief_reason
-from lossport.export import export_artifact
+from lossport.export import default_path, export_artifact
 from lossport.export.gradient import gradient_names
 from lossport.io.digest import FileRecord
 from lossport.spec import Spec
@@ -50,7 +50,6 @@ from lossport.validation.backends import (
     OrtBackend,
     TorchScriptBackend,
     Unavailable,
-    artifact_backends,
     reference_backend,
 )
 from lossport.validation.case_run import CaseResult, run_case
@@ -58,8 +57,16 @@ from lossport.validation.cases import Case, validation_cases
 from lossport.validation.images import ImageCriteria, check_scorer, image_agreements
 from lossport.validation.localize import Localization, side_by_side, trace_reference
 from lossport.validation.policy import Tolerance, tolerance_for
+from lossport.validation.registry import (
+    ALL_BACKENDS,
+    BACKENDS,
+    CUDA_BACKENDS,
+    Recipe,
+    artifact_backends,
+    in_order,
+)
 from lossport.validation.repro import minimal_repro
-from lossport.validation.results import ALL_BACKENDS, BACKENDS, SpecReport
+from lossport.validation.results import SpecReport
 
 DEFAULT_SEED = 20240229
 MAX_SEED = 2**62  # cases use seed + i
@@ -94,8 +101,10 @@ class ValidationOptions:
         for name, value in (("atol", self.atol), ("rtol", self.rtol)):
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"--{name} {value}: a tolerance must be a finite number >= 0")
-        if self.require_cuda and "ort-cuda" not in self.backends:
-            raise ConfigError("--require-cuda needs the ort-cuda backend in --backends")
+        if self.require_cuda and not set(CUDA_BACKENDS) & set(self.backends):
+            raise ConfigError(
+                f"--require-cuda needs a CUDA backend in --backends ({', '.join(CUDA_BACKENDS)})"
+            )
         if self.images is not None:
             self.images.check()
 
@@ -140,7 +149,7 @@ def _run(
                 )
                 continue
             report.skipped[backend.name] = reason
-            if backend.name == "ort-cuda" and options.require_cuda:
+            if backend.name in CUDA_BACKENDS and options.require_cuda:
                 report.results.append(
                     CaseResult(
                         spec.name,
@@ -356,43 +365,54 @@ def validate_spec(
 def _spec_backends(
     spec: Spec, config: Mapping[str, Any], module: nn.Module, folder: Path, names: Sequence[str]
 ) -> List[Backend]:
-    """The backends of ``names``, running artifacts exported into ``folder``. A module that
-    TorchScript can neither script nor validly trace leaves the TorchScript backend not
-    applicable; an ONNX export that fails is a failure of every ONNX Runtime backend."""
+    """The backends of ``names`` (in :data:`~.registry.KINDS` order), each artifact exported
+    once into ``folder`` by its recipe. A failed export fails the backends that need it, or
+    leaves them not applicable where the recipe says so (TorchScript cannot compile every
+    module); a backend that cannot run here costs no export."""
+    exports: Dict[Recipe, Any] = {}
     backends: List[Backend] = []
-    if "eager" in names:
-        backends.append(EagerBackend(module, spec, torch.float32))
-    if "torchscript" in names:
-        try:
-            result = export_artifact(
-                spec, fmt="torchscript", path=folder / f"{spec.name}.pt", config=config, module=module
+    for kind in in_order(names):
+        reason = kind.unavailable()
+        if reason is not None:
+            backends.append(Unavailable(kind.name, reason))
+            continue
+        recipe = kind.recipe
+        if recipe is None:
+            backends.append(kind.make(None, spec, module))
+            continue
+        if recipe not in exports:
+            exports[recipe] = _export_for(recipe, spec, config, module, folder)
+        result = exports[recipe]
+        if isinstance(result, ExportError):
+            reason = (
+                f"{recipe.fmt} export failed: {result}"
+                if recipe.failure_fails
+                else f"not applicable: {result}"
             )
-        except ExportError as exc:
-            backends.append(Unavailable("torchscript", f"not applicable: {exc}"))
-        else:
-            backends.append(TorchScriptBackend(result.path, spec, note="; ".join(result.notes)))
-    ort_names = [n for n in names if n.startswith("ort-")]
-    onnx_names = ort_names + [n for n in names if n == OnnxRefBackend.name]
-    if onnx_names:
-        try:
-            result = export_artifact(
-                spec,
-                fmt="onnx",
-                path=folder / f"{spec.name}.onnx",
-                config=config,
-                module=module,
-                with_grad=bool(spec.differentiable_inputs),
-            )
-        except ExportError as exc:
-            backends += [Unavailable(name, f"ONNX export failed: {exc}", failed=True) for name in onnx_names]
-        else:
-            for name in onnx_names:
-                if name == OnnxRefBackend.name:
-                    backends.append(OnnxRefBackend(result.path, spec))
-                else:
-                    backends.append(OrtBackend(result.path, spec, name.split("-", 1)[1]))
-                backends[-1].note = "; ".join(result.notes)
+            backends.append(Unavailable(kind.name, reason, failed=recipe.failure_fails))
+            continue
+        backends.append(kind.make(result.path, spec, module))
+        backends[-1].note = "; ".join(result.notes)
     return backends
+
+
+def _export_for(
+    recipe: Recipe, spec: Spec, config: Mapping[str, Any], module: nn.Module, folder: Path
+) -> Any:
+    """The :class:`~lossport.export.ExportResult` of ``recipe`` for ``spec``, or the
+    :class:`ExportError` that stopped it."""
+    with_grad = recipe.with_grad and bool(spec.differentiable_inputs)
+    try:
+        return export_artifact(
+            spec,
+            fmt=recipe.fmt,
+            path=folder / default_path(spec, recipe.fmt, with_grad),
+            config=config,
+            module=module,
+            with_grad=with_grad,
+        )
+    except ExportError as exc:
+        return exc
 
 
 def validate_artifact(
@@ -431,9 +451,7 @@ def validate_artifact(
     if options.images is not None:
         check_scorer(spec)
     module = _reference_module(path, spec, config, info.weights, checkpoint, trust_checkpoint)
-    devices = [n.split("-", 1)[1] for n in options.backends if n.startswith("ort-")]
-    reference = OnnxRefBackend.name in options.backends
-    backends = artifact_backends(path, spec, devices or ([] if reference else ["cpu"]), reference=reference)
+    backends = artifact_backends(path, spec, info.format, options.backends)
     start = time.perf_counter()
     report = _run(spec, config, module, backends, validation_cases(spec, config, options.seed), options)
     report.seconds = {"export": 0.0, "run": time.perf_counter() - start}

@@ -19,7 +19,8 @@ from lossport.cli.validate import options_from
 from lossport.export import export_artifact
 from lossport.validation import arbiter, backends
 from lossport.validation.export_check import verify_export
-from lossport.validation.results import BACKENDS, cell
+from lossport.validation.registry import BACKENDS
+from lossport.validation.results import cell
 from lossport.validation.suite import ValidationOptions, validate_artifact, validate_spec
 
 ARBITRATED = ValidationOptions(backends=("ort-cpu", "onnx-ref"))
