@@ -48,9 +48,10 @@ FALLBACK_REFUSED = "fallback to CPU EP has been explicitly disabled"
 
 
 class OnnxArtifact:
-    """An ``.onnx`` file in an ONNX Runtime session (graph optimizations on, TF32 off on CUDA)."""
+    """An ``.onnx`` file in an ONNX Runtime session (graph optimizations on, TF32 off on CUDA);
+    ``threads``: ONNX Runtime's intra-op threads (``None``: its default, one per physical core)."""
 
-    def __init__(self, path: Path, device: str = "cpu") -> None:
+    def __init__(self, path: Path, device: str = "cpu", threads: Optional[int] = None) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -58,6 +59,8 @@ class OnnxArtifact:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        if threads is not None:
+            options.intra_op_num_threads = threads
         if device == "cuda":
             providers = _cuda_providers(ort)
             options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
@@ -153,15 +156,17 @@ def _check_unpacked_size(path: Path) -> None:
         )
 
 
-def open_artifact(path: Path, device: str = "cpu") -> Any:
-    """:class:`OnnxArtifact` for ``.onnx`` (any case), else :class:`TorchScriptArtifact`."""
+def open_artifact(path: Path, device: str = "cpu", threads: Optional[int] = None) -> Any:
+    """:class:`OnnxArtifact` for ``.onnx`` (any case), else :class:`TorchScriptArtifact`;
+    ``threads`` sets ONNX Runtime's intra-op threads (TorchScript follows
+    ``torch.set_num_threads``)."""
     path = Path(path)
     if device not in DEVICES:
         raise ArtifactError(f"unknown device {device!r}; use {' or '.join(DEVICES)}")
     if not path.is_file():
         raise ArtifactError(f"{path}: no such file")
     if path.suffix.lower() == ".onnx":
-        return OnnxArtifact(path, device)
+        return OnnxArtifact(path, device, threads)
     return TorchScriptArtifact(path, device)
 
 
