@@ -10,7 +10,7 @@ outputs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -23,12 +23,13 @@ from lossport.spec.preprocess import Preprocess
 
 
 class ArtifactScorer:
-    """A scorer artifact on the CPU, as a runner for :func:`~lossport.models.tigas.scoring.score_paths`."""
+    """A scorer artifact on the CPU, as a runner for :func:`~lossport.models.tigas.scoring.score_paths`;
+    ``threads``: ONNX Runtime's intra-op threads (``None``: its default)."""
 
-    def __init__(self, path: Union[str, Path]) -> None:
+    def __init__(self, path: Union[str, Path], threads: Optional[int] = None) -> None:
         if not Path(path).is_file():
             raise ArtifactError(f"{path}: no such model file")
-        self.artifact = open_artifact(Path(path), "cpu")
+        self.artifact = open_artifact(Path(path), "cpu", threads)
         self.source = str(path)
         self.preprocess = preprocess_of(self.artifact.metadata, self.source) or Preprocess.default()
         if isinstance(self.artifact, OnnxArtifact) and len(self.artifact.input_names) != 1:

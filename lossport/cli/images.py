@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
+from typing import Optional
 
 import click
 import torch
@@ -14,10 +16,19 @@ from lossport.cli.common import parse_sizes
 from lossport.errors import ConfigError, ImageError
 from lossport.io import images as image_io
 from lossport.io import tensorfile
+from lossport.io.atomic import check_writable, terminate_as_exit
+from lossport.io.batching import load_batches
+from lossport.io.digest import FileRecord
+from lossport.io.scorefile import Existing, Header, ScoreFileError, kind_of, open_writer, read_existing
+from lossport.io.scorefile.format import pyarrow_modules
+from lossport.io.sharding import Shard
+from lossport.models.tigas.hub import download_checkpoint
 from lossport.models.tigas.model import MIN_SIDE
-from lossport.models.tigas.scoring import score_sources
+from lossport.models.tigas.scoring import ScoreReport, iter_scores, render_heading, render_rows
 from lossport.spec.limits import MAX_ELEMENTS, MAX_IMAGE_SIDE
 from lossport.spec.preprocess import Preprocess
+
+DEFAULT_WORKERS = 2
 
 
 def _contract(size, model) -> Preprocess:
@@ -76,7 +87,7 @@ def preprocess(images, output, size, model, random_shape, seed) -> None:
     else:
         contract = _contract(size, model)
         sources, skipped = image_io.collect_sources(images)
-        batches = list(image_io.load_batches(sources, contract.size, max(len(sources), 1), skipped))
+        batches = list(load_batches(sources, contract.size, max(len(sources), 1), skipped))
         for item in skipped:
             click.echo(f"skipped {item.path}: {item.reason}", err=True)
         if not batches:
@@ -134,6 +145,31 @@ def preprocess(images, output, size, model, random_shape, seed) -> None:
 )
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
 @click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    help="Threads decoding and resizing images ahead of inference (0: decode between batches).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 1024),
+    help="Threads of one inference (ONNX Runtime intra-op, or torch); default: the runtime's "
+    "own, one per physical core.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the scores to FILE (.csv, .jsonl or .parquet) batch by batch instead of printing them.",
+)
+@click.option("--resume", is_flag=True, help="Continue -o FILE: skip the images it already holds.")
+@click.option(
+    "--shard",
+    metavar="I/N",
+    help="Score only shard I of N (1 <= I <= N): N machines given the same images split them.",
+)
+@click.option(
     "--device", help="Torch device for --checkpoint: cpu, cuda or cuda:N (default: cuda if available)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -147,11 +183,21 @@ def score_command(
     input_range,
     trust_checkpoint,
     batch_size,
+    workers,
+    threads,
+    output,
+    resume,
+    shard,
     device,
     as_json,
     as_csv,
 ) -> None:
-    """Score images (files or folders, recursive) with TIGAS: 1 = real, 0 = generated."""
+    """Score images (files or folders, recursive) with TIGAS: 1 = real, 0 = generated.
+
+    Images are decoded by --workers threads while the model scores the previous batch; memory
+    stays bounded by --batch-size whatever the number of images. With -o FILE each batch is
+    written as soon as it is scored, and --resume continues a run that was stopped.
+    """
     from lossport.models.tigas import TIGAS
     from lossport.scoring import ArtifactScorer
 
@@ -159,15 +205,27 @@ def score_command(
         raise ConfigError("give --checkpoint or --model, not both")
     if as_json and as_csv:
         raise ConfigError("give --json or --csv, not both")
+    if output is not None and (as_json or as_csv):
+        raise ConfigError(
+            "-o FILE writes the scores to FILE (its suffix sets the format); --json and --csv print them: give one"
+        )
+    if resume and output is None:
+        raise ConfigError("--resume continues an -o FILE: give -o")
+    selected = Shard.parse(shard) if shard is not None else None
     sources, skipped = image_io.collect_sources(paths)
+    if selected is not None:
+        sources = selected.select(sources)
+    existing = _existing_output(output, resume) if output is not None else None
     if model_file is not None:
         if img_size is not None or trust_checkpoint or device is not None:
             raise ConfigError(
                 "--img-size, --trust-checkpoint and --device apply to --checkpoint; "
                 "an exported --model brings its own preprocessing contract"
             )
-        runner = ArtifactScorer(model_file)
+        runner = ArtifactScorer(model_file, threads)
     else:
+        if output is not None and checkpoint is None:
+            checkpoint = download_checkpoint()  # its sha256 goes in the file's header
         runner = TIGAS(
             checkpoint,
             img_size=img_size,
@@ -176,17 +234,73 @@ def score_command(
             input_range=input_range,
             trust_checkpoint=trust_checkpoint,
         )
-    result = score_sources(runner, sources, skipped, batch_size, progress=any(p.is_dir() for p in paths))
-    if not result.scores:
-        raise ImageError(
-            f"no readable images in {', '.join(map(str, paths))} ({len(result.skipped)} files skipped)"
+    if threads is not None:
+        torch.set_num_threads(threads)
+    writer = None
+    if output is not None:
+        record = FileRecord.of(model_file if model_file is not None else checkpoint)
+        header = Header(
+            record.file,
+            record.sha256,
+            json.loads(runner.preprocess.to_json()),
+            str(selected) if selected else None,
         )
-    click.echo(result.render("json" if as_json else "csv" if as_csv else "table"))
-    for item in result.skipped:
+        conflict = existing.header.conflict(header) if existing and existing.header else None
+        if conflict is not None:
+            raise ScoreFileError(
+                f"{output} {conflict}; continue it with the same model and --shard, or choose another -o file"
+            )
+        done = existing.paths if existing is not None else set()
+        sources = [s for s in sources if str(s.path) not in done]
+        writer = open_writer(output, header, existing)
+    fmt = "json" if as_json else "csv" if as_csv else "table"
+    report = ScoreReport(skipped=skipped)
+    count = 0
+    try:
+        with terminate_as_exit():
+            for scores in iter_scores(
+                runner, sources, skipped, batch_size, any(p.is_dir() for p in paths), workers
+            ):
+                if writer is not None:
+                    writer.write([(s.path, s.score, *s.logits) for s in scores])
+                elif fmt == "json":
+                    report.scores.extend(scores)
+                else:
+                    click.echo(
+                        "\n".join(([render_heading(fmt)] if count == 0 else []) + render_rows(scores, fmt))
+                    )
+                count += len(scores)
+            if count == 0 and not (existing and existing.paths):
+                raise ImageError(
+                    f"no readable images in {', '.join(map(str, paths))} ({len(skipped)} files skipped)"
+                )
+    except BaseException as exc:
+        if writer is not None:
+            writer.close(keep=isinstance(exc, (KeyboardInterrupt, SystemExit)))
+        raise
+    if writer is not None:
+        writer.close()
+    if fmt == "json" and writer is None:
+        click.echo(report.render("json"))
+    for item in skipped:
         click.echo(f"skipped {item.path}: {item.reason}", err=True)
-    count = len(result.scores)
+    kept = f" ({len(existing.paths)} already in {output})" if existing and existing.paths else ""
+    wrote = f"; wrote {output}" if output is not None else ""
     click.echo(
-        f"scored {count} image{'s' if count != 1 else ''}, skipped "
-        f"{len(result.skipped)} file{'s' if len(result.skipped) != 1 else ''}",
+        f"scored {count} image{'s' if count != 1 else ''}{kept}, skipped "
+        f"{len(skipped)} file{'s' if len(skipped) != 1 else ''}{wrote}",
         err=True,
     )
+
+
+def _existing_output(output: Path, resume: bool) -> Optional[Existing]:
+    """Check ``-o FILE`` before any work: its suffix, its folder, and an existing file's
+    contents (only with ``--resume``)."""
+    if kind_of(output) == "parquet":
+        pyarrow_modules()
+    check_writable(output)
+    if not output.exists():
+        return None
+    if not resume:
+        raise ConfigError(f"{output} exists: add --resume to continue it, or remove it")
+    return read_existing(output)

@@ -38,7 +38,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     raises, the temp file is removed and ``target`` is untouched.
     """
     check_writable(target)
-    with _terminate_as_exit():
+    with terminate_as_exit():
         handle, name = tempfile.mkstemp(
             dir=target.parent, prefix=f".{target.name}.", suffix=f".tmp{target.suffix}"
         )
@@ -60,7 +60,7 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def _terminate_as_exit() -> Iterator[None]:
+def terminate_as_exit() -> Iterator[None]:
     """SIGTERM raises ``SystemExit(143)`` inside the block (as Ctrl-C raises
     ``KeyboardInterrupt``), so ``finally`` clauses remove temp files before the process ends.
     Only in the main thread, and only where SIGTERM still has its default action."""

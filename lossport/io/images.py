@@ -9,6 +9,7 @@ shrinking), as torchvision's ``Resize`` does on PIL images.
 
 Directory scans are recursive; files with the suffixes in ``IMAGE_SUFFIXES`` (any case) are
 images, hidden files and folders are ignored, every other file is reported as not an image.
+Batches of decoded images: :mod:`lossport.io.batching`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from lossport.errors import ConfigError, ImageError
+from lossport.errors import ImageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 PathLike = Union[str, Path]
@@ -105,10 +106,17 @@ def scan_directory(directory: PathLike) -> Tuple[List[Path], List[Skipped]]:
 @dataclass(frozen=True)
 class ImageSource:
     """One image to score: ``explicit`` ones (named by the user) must be readable; the ones
-    found in a directory are skipped when they are not."""
+    found in a directory are skipped when they are not. ``key`` names the image independently
+    of where the dataset is mounted: the path relative to the directory it was found in (POSIX
+    separators), or the path as given for an explicit file."""
 
     path: Path
     explicit: bool
+    key: Optional[str] = None
+
+    @property
+    def stable_key(self) -> str:
+        return self.key if self.key is not None else self.path.as_posix()
 
 
 def collect_sources(paths: Sequence[PathLike]) -> Tuple[List[ImageSource], List[Skipped]]:
@@ -119,38 +127,21 @@ def collect_sources(paths: Sequence[PathLike]) -> Tuple[List[ImageSource], List[
         path = Path(raw)
         if path.is_dir():
             found, others = scan_directory(path)
-            sources.extend(ImageSource(p, explicit=False) for p in found)
+            sources.extend(ImageSource(p, False, p.relative_to(path).as_posix()) for p in found)
             skipped.extend(others)
         elif path.exists():
-            sources.append(ImageSource(path, explicit=True))
+            sources.append(ImageSource(path, True, path.as_posix()))
         else:
             raise ImageError(f"{path}: no such file or directory")
     return sources, skipped
 
 
-def load_batches(
-    sources: Sequence[ImageSource], size: Size, batch_size: int, skipped: List[Skipped]
-) -> Iterator[Tuple[List[str], torch.Tensor]]:
-    """Yield ``(paths, images [n, 3, H, W])`` with up to ``batch_size`` readable images each.
-
-    An unreadable explicit source raises :class:`ImageError`; an unreadable found one is
-    appended to ``skipped`` and left out.
-    """
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    names: List[str] = []
-    tensors: List[torch.Tensor] = []
-    for source in sources:
-        try:
-            tensors.append(load_image(source.path, size))
-        except ImageError as exc:
-            if source.explicit:
-                raise
-            skipped.append(Skipped(str(source.path), str(exc).split(": ", 1)[-1]))
-            continue
-        names.append(str(source.path))
-        if len(tensors) == batch_size:
-            yield names, torch.stack(tensors)
-            names, tensors = [], []
-    if tensors:
-        yield names, torch.stack(tensors)
+def read_source(source: ImageSource, size: Optional[Size]) -> Union[torch.Tensor, Skipped]:
+    """The image ``[3, H, W]`` (resized to ``size`` if given), or why a found file was skipped;
+    an unreadable explicit source raises :class:`ImageError`."""
+    try:
+        return load_image(source.path, size)
+    except ImageError as exc:
+        if source.explicit:
+            raise
+        return Skipped(str(source.path), str(exc).split(": ", 1)[-1])

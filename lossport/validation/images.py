@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from lossport.errors import ConfigError
-from lossport.io.images import ImageSource, Skipped, collect_sources, load_batches
+from lossport.io.batching import load_batches
+from lossport.io.images import ImageSource, Skipped, collect_sources
 from lossport.spec import Spec
 from lossport.spec.preprocess import Preprocess
 from lossport.validation.backends import Backend

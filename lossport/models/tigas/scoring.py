@@ -5,7 +5,9 @@ A runner has a :class:`~lossport.spec.preprocess.Preprocess` contract (the image
 and how ``[0, 1]`` RGB pixels become its input) and ``predict(images)`` mapping resized
 ``[B, 3, H, W]`` RGB images in ``[0, 1]`` to ``(score [B, 1], logits [B, 2])``.
 :func:`score_paths` scores files and directories with any runner; :class:`ScoreReport` renders
-the result as a table, CSV or JSON.
+the result as a table, CSV or JSON. :func:`iter_scores` gives the scores batch by batch, with
+decoding in worker threads overlapped with inference (:mod:`lossport.io.batching`), for
+datasets too large to hold.
 """
 
 from __future__ import annotations
@@ -14,16 +16,18 @@ import csv
 import io
 import json
 import sys
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Protocol, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Protocol, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from lossport.errors import ArtifactError
-from lossport.io.images import ImageSource, Skipped, collect_sources, load_batches
+from lossport.io.batching import load_batches
+from lossport.io.images import ImageSource, Skipped, collect_sources
 from lossport.spec.preprocess import Preprocess
 
 PathLike = Union[str, Path]
@@ -86,20 +90,29 @@ class ScoreReport:
         score, logit_generated, logit_real) or ``"json"`` (:meth:`as_dict`)."""
         if fmt == "json":
             return json.dumps(self.as_dict(), indent=2)
-        if fmt == "csv":
-            out = io.StringIO()
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(["path", "score", "logit_generated", "logit_real"])
-            for item in self.scores:
-                writer.writerow(
-                    [item.path, f"{item.score:.6f}", f"{item.logits[0]:.6f}", f"{item.logits[1]:.6f}"]
-                )
-            return out.getvalue().rstrip("\n")
-        lines = [f"{'score':>8}  {'verdict':<9}  path"]
-        for item in self.scores:
-            verdict = "real" if item.score >= threshold else "generated"
-            lines.append(f"{item.score:8.4f}  {verdict:<9}  {item.path}")
-        return "\n".join(lines)
+        return "\n".join([render_heading(fmt), *render_rows(self.scores, fmt, threshold)])
+
+
+def render_heading(fmt: str) -> str:
+    """The first line of :meth:`ScoreReport.render` in ``"table"`` or ``"csv"``."""
+    return "path,score,logit_generated,logit_real" if fmt == "csv" else f"{'score':>8}  {'verdict':<9}  path"
+
+
+def render_rows(scores: Sequence[ImageScore], fmt: str, threshold: float = 0.5) -> List[str]:
+    """The lines of ``scores`` in :meth:`ScoreReport.render`'s ``"table"`` or ``"csv"``, so that
+    a long run can print them batch by batch."""
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        for item in scores:
+            writer.writerow(
+                [item.path, f"{item.score:.6f}", f"{item.logits[0]:.6f}", f"{item.logits[1]:.6f}"]
+            )
+        return out.getvalue().splitlines() if scores else []
+    return [
+        f"{item.score:8.4f}  {'real' if item.score >= threshold else 'generated':<9}  {item.path}"
+        for item in scores
+    ]
 
 
 def score_paths(
@@ -121,16 +134,43 @@ def score_sources(
     skipped: List[Skipped],
     batch_size: int = 32,
     progress: bool = False,
+    workers: int = 0,
 ) -> ScoreReport:
     """:func:`score_paths` on sources already collected with
     :func:`~lossport.io.images.collect_sources` (so that paths are checked before a model is
-    loaded or downloaded)."""
+    loaded or downloaded); ``workers`` as in :func:`iter_scores`."""
     report = ScoreReport(skipped=skipped)
-    with tqdm(total=len(sources), unit="img", file=sys.stderr, disable=not progress, leave=False) as bar:
-        for names, batch in load_batches(sources, runner.preprocess.size, batch_size, skipped):
-            score, logits = runner.predict(batch)
-            for name, value, pair in zip(names, score[:, 0].tolist(), logits.tolist()):
-                report.scores.append(ImageScore(name, value, (pair[0], pair[1])))
-            bar.update(len(names))
-        bar.update(bar.total - bar.n)
+    for scores in iter_scores(runner, sources, skipped, batch_size, progress, workers):
+        report.scores.extend(scores)
     return report
+
+
+def iter_scores(
+    runner: Runner,
+    sources: Sequence[ImageSource],
+    skipped: List[Skipped],
+    batch_size: int = 32,
+    progress: bool = False,
+    workers: int = 0,
+    prefetch: int = 2,
+) -> Iterator[List[ImageScore]]:
+    """The scores of ``sources``, one list per batch, as inference finishes each.
+
+    ``workers`` threads decode and resize up to ``prefetch`` batches ahead while ``runner``
+    infers (``0``: one image after the other, in this thread); memory stays bounded by
+    ``batch_size * prefetch`` images whatever the number of sources. Unreadable found files
+    are appended to ``skipped`` as they turn up; an unreadable explicit one raises
+    :class:`~lossport.errors.ImageError` when its turn comes.
+    """
+    batches = load_batches(sources, runner.preprocess.size, batch_size, skipped, workers, prefetch)
+    bar = tqdm(total=len(sources), unit="img", file=sys.stderr, disable=not progress, leave=False)
+    with closing(batches), bar:
+        done = len(skipped)
+        for names, batch in batches:
+            score, logits = runner.predict(batch)
+            yield [
+                ImageScore(name, value, (pair[0], pair[1]))
+                for name, value, pair in zip(names, score[:, 0].tolist(), logits.tolist())
+            ]
+            bar.update(len(names) + len(skipped) - done)
+            done = len(skipped)
