@@ -75,10 +75,7 @@ class _LineWriter(ScoreWriter):
 
     def write(self, rows: Sequence[Row]) -> None:
         if self.csv:
-            out = io.StringIO()
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerows([row[0], *map(format_float, row[1:])] for row in rows)
-            self._emit(out.getvalue())
+            self._emit("".join(_csv_record(row) for row in rows))
         else:
             self._emit(
                 "".join(
@@ -92,6 +89,14 @@ class _LineWriter(ScoreWriter):
         self.handle.close()
         if not keep and self.fresh:
             self.path.unlink(missing_ok=True)
+
+
+def _csv_record(row: Row) -> str:
+    """One CSV record ending in ``\n``; a path holding ``\r`` or ``\n`` is quoted (the csv
+    module quotes only the characters of its line terminator, hence ``\r\n`` here)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow([row[0], *map(format_float, row[1:])])
+    return out.getvalue()[:-2] + "\n"
 
 
 class _ParquetWriter(ScoreWriter):
