@@ -270,7 +270,7 @@ def score_command(
                         "\n".join(([render_heading(fmt)] if count == 0 else []) + render_rows(scores, fmt))
                     )
                 count += len(scores)
-            if count == 0 and not (existing and existing.paths):
+            if count == 0 and not (existing and existing.paths) and selected is None:
                 raise ImageError(
                     f"no readable images in {', '.join(map(str, paths))} ({len(skipped)} files skipped)"
                 )
