@@ -70,7 +70,7 @@ class OnnxArtifact:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as exc:  # ORT raises its own pybind error types on load
             if device == "cuda" and FALLBACK_REFUSED in str(exc):
-                raise OffDevice(self.path, _cpu_placed_nodes(ort, self.path, providers)) from None
+                raise cuda_refusal(ort, self.path, providers) from None
             if device == "cuda":
                 raise DeviceUnavailable(f"the CUDA provider cannot run it: {brief_reason(exc)}") from None
             raise ArtifactError(f"{self.path}: not a loadable ONNX model ({brief_reason(exc)})") from None
@@ -226,23 +226,35 @@ def _cuda_providers(ort: Any) -> List[Any]:
     return [("CUDAExecutionProvider", {"use_tf32": "0"})]
 
 
-def _cpu_placed_nodes(ort: Any, path: Path, providers: List[Any]) -> List[str]:
-    """``"name (OpType)"`` of each node ONNX Runtime places on the CPU when CUDA is asked for
-    and the CPU fallback allowed (from its recorded graph assignment, where it records one)."""
+def cuda_refusal(ort: Any, path: Path, providers: List[Any]) -> LossportError:
+    """Why a CUDA session that may not fall back to the CPU could not be made: ONNX Runtime
+    refuses it the same way when the CUDA provider cannot start (missing CUDA or cuDNN
+    libraries: :class:`DeviceUnavailable`, a skip) and when some nodes have no CUDA kernel
+    (:class:`OffDevice`, a failure naming them). A second session, with the fallback allowed and
+    its graph assignment recorded, tells the two apart."""
     options = ort.SessionOptions()
     options.log_severity_level = 3
     options.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
     try:
         session = ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:  # ORT's own error types
+        return DeviceUnavailable(f"the CUDA provider cannot run it: {brief_reason(exc)}")
+    if "CUDAExecutionProvider" not in session.get_providers():
+        return DeviceUnavailable(
+            "the CUDA provider could not start (its CUDA or cuDNN libraries are missing: install the "
+            "versions this onnxruntime-gpu names, e.g. with a CUDA build of torch)"
+        )
+    try:
         assigned = session.get_provider_graph_assignment_info()
-    except Exception:  # an older onnxruntime without the API: the nodes go unnamed
-        return []
-    return [
+    except AttributeError:  # an onnxruntime without this API: the nodes go unnamed
+        assigned = []
+    nodes = [
         f"{node.name or '(unnamed)'} ({node.op_type})"
         for subgraph in assigned
         if subgraph.ep_name == "CPUExecutionProvider"
         for node in subgraph.get_nodes()
     ]
+    return OffDevice(path, nodes)
 
 
 def cuda_device_present() -> bool:
