@@ -1,14 +1,19 @@
 """The deployment examples, built and run on artifacts exported here, against eager PyTorch.
 
-``examples/cpp`` (libtorch) runs the TorchScript artifacts, ``examples/node`` (ONNX Runtime for
+``examples/cpp`` (libtorch) runs the TorchScript artifacts, ``examples/cpp-aoti`` (libtorch's
+``AOTIModelPackageLoader``) the AOTInductor packages, ``examples/node`` (ONNX Runtime for
 Node.js) the ONNX ones: the small TIGAS scorer (``test_config``) on an image batch made by
 ``lossport preprocess``, and a loss with its gradient graph on ``--random`` tensors. Scores and
-losses must agree within 1e-5, gradients within 1e-4 of the largest reference |gradient|.
+losses must agree within 1e-5, gradients within 1e-4 of the largest reference |gradient|: the
+expected values are eager PyTorch's on the same tensor files.
 
-The C++ build, ``npm ci`` and the exports run once per test session (shared by the
+The C++ builds, ``npm ci`` and the exports run once per test session (shared by the
 pytest-xdist workers), in temporary folders. Where cmake, a C++ compiler, node or npm is
 missing these tests skip with the reason, except under CI (the ``CI`` environment variable),
-where they fail.
+where they fail. AOTInductor compiles every package to native code (about a minute for the
+loss, several for TIGAS and its gradient on two cores), so the default run checks
+``cpp-aoti`` on the loss with its gradient and the error path; the TIGAS packages run with
+``-m slow``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from example_tools import aoti_package as _aoti_package
 from example_tools import once as _once
 from example_tools import require as _require
 from example_tools import run as _run
@@ -32,8 +38,9 @@ from example_tools import session_folder as _session_folder
 from PIL import Image
 
 from lossport import catalog
+from lossport.artifact.metadata import build_metadata
 from lossport.cli import main
-from lossport.export import FORMATS, export_artifact
+from lossport.export import EXPORT_SEED, FORMATS, export_artifact, select_dynamic
 from lossport.io import tensorfile
 from lossport.spec import Spec
 from lossport.spec.flatten import flatten_outputs
@@ -48,19 +55,18 @@ LOSS = "rmse"
 LOSS_INPUTS = [["--random", "4,50", "--seed", "1"], ["--random", "4,50", "--seed", "2"]]
 
 
-@pytest.fixture(scope="module")
-def cpp_runner(tmp_path_factory) -> List[str]:
-    """examples/cpp built (Release) against the libtorch of the installed torch wheel."""
+def _cmake_build(tmp_path_factory, example: str, target: str) -> List[str]:
+    """``examples/<example>`` built (Release) against the libtorch of the installed torch wheel."""
     _require("cmake", "c++")
-    build = _session_folder(tmp_path_factory, "cpp-build")
-    binary = build / "lossport_run"
+    build = _session_folder(tmp_path_factory, f"{example}-build")
+    binary = build / target
     with _once(binary) as needed:
         if needed:
             _run(
                 [
                     "cmake",
                     "-S",
-                    EXAMPLES / "cpp",
+                    EXAMPLES / example,
                     "-B",
                     build,
                     "-DCMAKE_BUILD_TYPE=Release",
@@ -69,6 +75,16 @@ def cpp_runner(tmp_path_factory) -> List[str]:
             )
             _run(["cmake", "--build", build, "-j2"])
     return [str(binary)]
+
+
+@pytest.fixture(scope="module")
+def cpp_runner(tmp_path_factory) -> List[str]:
+    return _cmake_build(tmp_path_factory, "cpp", "lossport_run")
+
+
+@pytest.fixture(scope="module")
+def cpp_aoti_runner(tmp_path_factory) -> List[str]:
+    return _cmake_build(tmp_path_factory, "cpp-aoti", "lossport_aoti_run")
 
 
 @pytest.fixture(scope="module")
@@ -98,11 +114,16 @@ class Runtime:
     command: List[str]
 
 
-@pytest.fixture(scope="module", params=["cpp", "node"])
+RUNTIMES = ["cpp", "node", pytest.param("cpp-aoti", marks=pytest.mark.slow)]  # see the docstring
+ALL_FAST = ["cpp", "node", "cpp-aoti"]
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
 def runtime(request) -> Runtime:
     """An example ready to run, with the artifact format it runs."""
-    fmt = {"cpp": "torchscript", "node": "onnx"}[request.param]
-    return Runtime(request.param, fmt, request.getfixturevalue(f"{request.param}_runner"))
+    fmt = {"cpp": "torchscript", "node": "onnx", "cpp-aoti": "aoti"}[request.param]
+    runner = request.getfixturevalue(f"{request.param.replace('-', '_')}_runner")
+    return Runtime(request.param, fmt, runner)
 
 
 class Cases:
@@ -130,9 +151,12 @@ class Cases:
         return self._modules[name]
 
     def artifact(self, name: str, fmt: str, with_grad: bool) -> Path:
-        path = self.folder / f"{name}{'_grad' if with_grad else ''}{FORMATS[fmt]}"
+        suffix = ".pt2" if fmt == "aoti" else FORMATS[fmt].suffix
+        path = self.folder / f"{name}{'_grad' if with_grad else ''}{suffix}"
         with _once(path) as needed:
-            if needed:  # unchecked: the tests here compare with eager themselves
+            if needed and fmt == "aoti":
+                self._aoti_package(name, path, with_grad)
+            elif needed:  # unchecked: the tests here compare with eager themselves
                 export_artifact(
                     self.spec(name),
                     fmt=fmt,
@@ -142,6 +166,21 @@ class Cases:
                     with_grad=with_grad,
                 )
         return path
+
+    def _aoti_package(self, name: str, path: Path, with_grad: bool) -> None:
+        """An AOTInductor package with the artifact metadata lossport writes."""
+        spec, config = self.spec(name), self.config(name)
+        outputs = list(spec.outputs) + (
+            [f"grad_{n}" for n in spec.differentiable_inputs] if with_grad else []
+        )
+        dims = select_dynamic(spec, config, None)
+        metadata = build_metadata(
+            spec, config, fmt="aoti", dynamic=dims, with_grad=with_grad, outputs=outputs, opset=None
+        )
+        example = spec.sample_inputs(spec.sizes(0, config), EXPORT_SEED)
+        _aoti_package(
+            spec, config, self.module(name), path, with_grad=with_grad, example=example, metadata=metadata
+        )
 
     def preprocess(self, filename: str, *arguments) -> Path:
         """``lossport preprocess ARGUMENTS -o FILENAME``."""
@@ -222,6 +261,7 @@ def test_tigas_gradient_matches_eager(runtime, cases, tmp_path):
     check_parity(report, tmp_path, eager(spec, cases.module(TIGAS), files), grads=["grad_images"])
 
 
+@pytest.mark.parametrize("runtime", ALL_FAST, indirect=True)
 def test_loss_with_gradient_matches_eager(runtime, cases, tmp_path):
     spec = cases.spec(LOSS)
     files = [cases.preprocess(f"{LOSS}_{i}.bin", *args) for i, args in enumerate(LOSS_INPUTS)]
@@ -245,6 +285,7 @@ def test_a_batch_off_the_preprocessing_contract_warns(runtime, cases):
     assert json.loads(done.stdout)["outputs"]["score"]["shape"] == [1, 1]
 
 
+@pytest.mark.parametrize("runtime", ALL_FAST, indirect=True)
 def test_wrong_input_count_is_a_one_line_error(runtime, cases):
     files = [cases.preprocess(f"{LOSS}_0.bin", *LOSS_INPUTS[0])]
     done = subprocess.run(
