@@ -20,7 +20,27 @@ from lossport.models.tigas.specs import DEFAULT_IMG_SIZE, resolve_weights
 from lossport.validation.export_check import verify_export
 
 export_options = add_options(
-    click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="onnx", show_default=True),
+    click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(sorted(FORMATS)),
+        default="onnx",
+        show_default=True,
+        help="pt2: the torch.export program (.pt2); aoti: the same as --format pt2 --aoti.",
+    ),
+    click.option(
+        "--aoti",
+        is_flag=True,
+        help="With --format pt2: an AOTInductor package (the program compiled to native code for "
+        "--device, loadable in C++ by AOTIModelPackageLoader).",
+    ),
+    click.option(
+        "--device",
+        type=click.Choice(["cpu", "cuda"]),
+        default="cpu",
+        show_default=True,
+        help="With --aoti: the device the package is compiled for.",
+    ),
     click.option(
         "-o",
         "--output",
@@ -102,13 +122,19 @@ def report_export(result: ExportResult) -> None:
 
 @click.group("export")
 def export_group() -> None:
-    """Export a loss or the TIGAS scorer to ONNX or TorchScript."""
+    """Export a loss, the TIGAS scorer or a module to ONNX, TorchScript or pt2 (torch.export,
+    AOTInductor)."""
 
 
-def _export(spec, settings, fmt, output, with_grad, dynamic, opset, no_check, **prepared) -> None:
+def _export(
+    spec, settings, fmt, aoti, device, output, with_grad, dynamic, opset, no_check, **prepared
+) -> None:
     """Export ``spec`` with the shared options; ``prepared``: ``config``/``module``/... as
     :func:`~lossport.export.export_artifact` takes them (default: the spec's config with
     ``--set``)."""
+    if aoti and fmt not in ("pt2", "aoti"):
+        raise ConfigError(f"--aoti compiles the pt2 program, not {fmt}: use --format pt2 --aoti")
+    fmt = "aoti" if aoti else fmt
     if "config" not in prepared and "module" not in prepared:
         prepared["config"] = spec.resolve_config(parse_settings(settings))
     report_export(
@@ -119,6 +145,7 @@ def _export(spec, settings, fmt, output, with_grad, dynamic, opset, no_check, **
             with_grad=with_grad,
             dynamic=parse_dynamic(dynamic),
             opset=opset,
+            device=device,
             verify=None if no_check else verify_export,
             **prepared,
         )
@@ -198,7 +225,9 @@ def export_tigas(mode, checkpoint, weights, trust_checkpoint, img_size, **option
     "formats",
     type=click.Choice(sorted(FORMATS)),
     multiple=True,
-    help="Formats to write (default: both).",
+    help="Formats to write (default: "
+    + " and ".join(name for name, f in FORMATS.items() if f.default)
+    + ").",
 )
 @click.option("--with-grad", is_flag=True, help="Also write the gradient variant of each.")
 @click.option("--no-check", is_flag=True)
@@ -213,7 +242,7 @@ def export_losses(export_all, output_dir: Path, formats, with_grad, no_check) ->
         manifest, failures = export_many(
             specs,
             output_dir,
-            formats=formats or sorted(FORMATS),
+            formats=formats or sorted(name for name, f in FORMATS.items() if f.default),
             with_grad=with_grad,
             verify=None if no_check else verify_export,
             progress=lambda result: bar.set_postfix_str(result.spec),

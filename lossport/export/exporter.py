@@ -23,6 +23,7 @@ from lossport.artifact.metadata import build_metadata
 from lossport.errors import ConfigError, ExportError, LossportError, brief_reason
 from lossport.export.gradient import gradient_names
 from lossport.export.onnx.writer import DEFAULT_OPSET, MIN_OPSET, max_opset, write_onnx
+from lossport.export.pt2 import write_aoti, write_pt2
 from lossport.export.torchscript import write_torchscript
 from lossport.io.atomic import atomic_path
 from lossport.io.digest import FileRecord, sha256_file
@@ -36,8 +37,8 @@ class WriteRequest:
     """What a format's writer gets: the module in eval mode, example inputs at the spec's first
     sizes (``other``: at sizes differing in every dynamic axis, for checks of a trace), the temp
     file to write, the metadata to embed (``lossport.*`` string values), the dynamic dim names,
-    the output names (outputs, then gradients with ``with_grad``), the ONNX opset and the
-    numeric precision."""
+    the output names (outputs, then gradients with ``with_grad``), the ONNX opset, the
+    numeric precision and the device an AOTInductor package is compiled for."""
 
     module: nn.Module
     spec: Spec
@@ -50,16 +51,21 @@ class WriteRequest:
     with_grad: bool
     opset: int
     precision: str
+    device: str = "cpu"
 
 
 @dataclass(frozen=True)
 class ArtifactFormat:
     """A registered format: its file ``suffix``, its ``write`` (returns a note on how the file
-    was made, empty when there is nothing to say) and the ``precisions`` it can write."""
+    was made, empty when there is nothing to say), the ``precisions`` it can write, the ``tag``
+    of its default file name (formats sharing a suffix differ by it) and whether ``lossport
+    export losses --all`` writes it by default."""
 
     suffix: str
     write: Callable[[WriteRequest], str]
     precisions: Tuple[str, ...] = ("fp32",)
+    tag: str = ""
+    default: bool = True
 
 
 def _write_onnx(request: WriteRequest) -> str:
@@ -88,9 +94,39 @@ def _write_torchscript(request: WriteRequest) -> str:
     )
 
 
+def _write_pt2(request: WriteRequest) -> str:
+    return write_pt2(
+        request.module,
+        request.spec,
+        request.example,
+        request.path,
+        request.metadata,
+        dynamic=request.dynamic,
+        with_grad=request.with_grad,
+        precision=request.precision,
+    )
+
+
+def _write_aoti(request: WriteRequest) -> str:
+    return write_aoti(
+        request.module,
+        request.spec,
+        request.example,
+        request.path,
+        request.metadata,
+        dynamic=request.dynamic,
+        with_grad=request.with_grad,
+        precision=request.precision,
+        device=request.device,
+    )
+
+
 FORMATS: Dict[str, ArtifactFormat] = {
     "onnx": ArtifactFormat(".onnx", _write_onnx),
     "torchscript": ArtifactFormat(".pt", _write_torchscript),
+    "pt2": ArtifactFormat(".pt2", _write_pt2, default=False),
+    # AOTInductor: the pt2 program compiled to native code (lossport export --format pt2 --aoti)
+    "aoti": ArtifactFormat(".pt2", _write_aoti, tag="_aoti", default=False),
 }
 
 
@@ -128,7 +164,7 @@ class ExportResult:
 
 
 def default_path(spec: Spec, fmt: str, with_grad: bool) -> Path:
-    return Path(f"{spec.name}{'_grad' if with_grad else ''}{FORMATS[fmt].suffix}")
+    return Path(f"{spec.name}{'_grad' if with_grad else ''}{FORMATS[fmt].tag}{FORMATS[fmt].suffix}")
 
 
 def check_output_path(path: Path, fmt: str, protected: Sequence[Path] = ()) -> None:
@@ -174,6 +210,7 @@ def export_artifact(
     verify: Optional[Verify] = None,
     weights: Optional[FileRecord] = None,
     protected: Sequence[Path] = (),
+    device: str = "cpu",
 ) -> ExportResult:
     """Export ``spec`` and return what was written. Raises :class:`ExportError` (nothing is left
     at ``path``) when the export or ``verify`` fails, :class:`ConfigError` on bad options.
@@ -183,7 +220,8 @@ def export_artifact(
     dynamic axes (default: all); ``precision``: one of the format's precisions; ``verify``: run on the written temp file, returns the check
     results kept in :attr:`ExportResult.checks`, raises to refuse the file; ``weights``: the
     checkpoint the module's weights came from (recorded by name and sha256); ``protected``:
-    files ``path`` must not be.
+    files ``path`` must not be; ``device``: what an ``aoti`` package is compiled for (``cpu``
+    or ``cuda``; other formats are written for the CPU).
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; use {', '.join(FORMATS)}")
@@ -191,6 +229,8 @@ def export_artifact(
         raise ConfigError(
             f"--precision {precision}: a {fmt} artifact can be {', '.join(FORMATS[fmt].precisions)}"
         )
+    if device != "cpu" and fmt != "aoti":
+        raise ConfigError(f"--device {device} compiles an AOTInductor package; add --aoti (--format pt2)")
     if fmt == "onnx" and opset < MIN_OPSET:
         raise ConfigError(
             f"--opset {opset} is below the minimum {MIN_OPSET} (the exporter needs opset >= {MIN_OPSET})"
@@ -224,7 +264,7 @@ def export_artifact(
     notes: List[str] = []
     with atomic_path(path) as temp:
         request = WriteRequest(
-            module, spec, example, other, temp, metadata, dims, outputs, with_grad, opset, precision
+            module, spec, example, other, temp, metadata, dims, outputs, with_grad, opset, precision, device
         )
         try:
             note = FORMATS[fmt].write(request)

@@ -107,11 +107,7 @@ def trace(
     Returns the graph and the symbol name -> dim name map of its inputs' dynamic dims.
     """
     inputs, names = symbolic_inputs(spec, example, dynamic)
-    table = decompositions(translations)
-    with compiling_flag(), _frozen(module):
-        graph = _functional_trace(program, inputs, table)
-        if _mutations(graph):
-            graph = _functional_trace(graph, inputs, table)
+    graph = functional_trace(program, module, inputs, decompositions(translations))
     mutations = _mutations(graph)
     if mutations:
         raise ExportError(
@@ -120,6 +116,23 @@ def trace(
         )
     _expand_symbolic_numel(graph)
     return graph, names
+
+
+def functional_trace(
+    program: Callable[..., Tuple[torch.Tensor, ...]],
+    module: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    table: Dict[Any, Callable],
+) -> torch.fx.GraphModule:
+    """The functionalized trace of ``program`` (which calls ``module``) on ``inputs`` (from
+    :func:`symbolic_inputs`) with the decomposition ``table`` (``{}``: none), traced twice
+    where a decomposition left an in-place op (see :func:`_mutations`); parameters become
+    constants."""
+    with compiling_flag(), _frozen(module):
+        graph = _functional_trace(program, inputs, table)
+        if _mutations(graph):
+            graph = _functional_trace(graph, inputs, table)
+    return graph
 
 
 def _functional_trace(program: Callable, inputs: Sequence[torch.Tensor], table: Dict[Any, Callable]):
