@@ -114,7 +114,7 @@ def score_dataset(
     """``dataset`` (rows with ``path``, and optionally ``bytes``) -> a lazy dataset of scores
     (module docstring), computed by ``concurrency`` actors, each with one session of ``model``
     using ``threads`` intra-op threads (and reserving as many CPUs)."""
-    _ray()
+    ray = _ray()
     if not Path(model).is_file():
         raise ConfigError(f"{model}: no such model file")
     ArtifactScorer(model, threads)  # a bad artifact fails here, once, not in every actor
@@ -123,6 +123,6 @@ def score_dataset(
         fn_constructor_kwargs={"model": Path(model).read_bytes(), "threads": threads},
         batch_size=batch_size,
         batch_format="numpy",
-        concurrency=concurrency,
+        compute=ray.data.ActorPoolStrategy(size=concurrency),
         num_cpus=threads or 1,
     )
