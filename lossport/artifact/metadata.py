@@ -19,6 +19,8 @@ them:
 | ``exporter`` | ONNX: ``direct`` (lossport's trace) or ``torch.onnx`` (its fallback, forward only) |
 | ``torchscript`` | TorchScript: ``script`` or ``trace`` (a module that does not script) |
 | ``preprocess`` | the preprocessing contract of an image model (:mod:`lossport.spec.preprocess`) |
+| ``precision`` | numeric precision of the artifact, one of ``PRECISIONS`` (absent: ``fp32``) |
+| ``calibration`` | int8: ``{"images", "sha256", "builtin"}`` of the calibration set (:mod:`lossport.export.calibration`) |
 
 An artifact is untrusted data. :func:`read_metadata` reads the keys without running anything
 and with bounded sizes; :func:`parse_metadata` checks every value against this schema before
@@ -45,6 +47,8 @@ PREFIX = "lossport."
 FORMATS = ("onnx", "torchscript")
 MAX_VALUE_BYTES = 1 << 20  # one metadata value
 MAX_ENTRIES = 4096  # names in a list, keys in the config
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+MAX_CALIBRATION_IMAGES = 1 << 20
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-\[\],=]{0,127}$")
 
 
@@ -58,6 +62,8 @@ def build_metadata(
     outputs: Sequence[str],
     opset: Optional[int],
     weights: Optional[FileRecord] = None,
+    precision: str = "fp32",
+    calibration: Optional["CalibrationRecord"] = None,
 ) -> Dict[str, str]:
     """The ``lossport.*`` keys of an artifact of ``spec`` at ``config``."""
     inputs = [
@@ -93,6 +99,9 @@ def build_metadata(
         meta["opset"] = str(opset)
     if weights is not None:
         meta["weights"] = json.dumps(weights.to_json())
+    meta["precision"] = precision
+    if calibration is not None:
+        meta["calibration"] = json.dumps(calibration.to_json())
     if spec.metadata is not None:
         meta.update(spec.metadata(config))
     return {PREFIX + k: v for k, v in meta.items()}
@@ -173,6 +182,34 @@ def _check_size(path: Path, key: str, size: int) -> None:
 
 
 @dataclass(frozen=True)
+class CalibrationRecord:
+    """What an int8 artifact records of its calibration set: the number of images, the set's
+    sha256 (:func:`lossport.export.calibration.set_digest`) and whether it is the built-in set."""
+
+    images: int
+    sha256: str
+    builtin: bool
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"images": self.images, "sha256": self.sha256, "builtin": self.builtin}
+
+    @staticmethod
+    def from_json(data: Any) -> Optional["CalibrationRecord"]:
+        """The record, or ``None`` when ``data`` does not have the schema's form."""
+        ok = (
+            isinstance(data, dict)
+            and set(data) == {"images", "sha256", "builtin"}
+            and type(data["images"]) is int
+            and 1 <= data["images"] <= MAX_CALIBRATION_IMAGES
+            and isinstance(data["sha256"], str)
+            and len(data["sha256"]) == 64
+            and all(c in "0123456789abcdef" for c in data["sha256"])
+            and isinstance(data["builtin"], bool)
+        )
+        return CalibrationRecord(data["images"], data["sha256"], data["builtin"]) if ok else None
+
+
+@dataclass(frozen=True)
 class ArtifactInfo:
     """The checked metadata of an artifact (see the module docstring for each field)."""
 
@@ -188,6 +225,8 @@ class ArtifactInfo:
     opset: Optional[int]
     weights: Optional[FileRecord]
     preprocess: Optional[Preprocess]
+    precision: str = "fp32"
+    calibration: Optional[CalibrationRecord] = None
 
 
 def read_artifact_info(path: Path) -> ArtifactInfo:
@@ -264,6 +303,16 @@ def parse_metadata(meta: Mapping[str, str], source: str) -> ArtifactInfo:
     if "weights" in meta:
         weights = FileRecord.from_json(loaded("weights"), source)
     preprocess = preprocess_of(meta, source)
+    precision = meta.get("precision", "fp32")
+    if precision not in PRECISIONS:
+        raise fail("precision", f"expected one of {', '.join(PRECISIONS)}")
+    calibration = None
+    if "calibration" in meta:
+        calibration = CalibrationRecord.from_json(loaded("calibration"))
+        if calibration is None:
+            raise fail("calibration", "expected images, sha256 and builtin of a calibration set")
+    if (precision == "int8") != (calibration is not None):
+        raise fail("calibration", "an int8 artifact, and only an int8 one, records its calibration set")
     return ArtifactInfo(
         source=source,
         spec=spec,
@@ -277,6 +326,8 @@ def parse_metadata(meta: Mapping[str, str], source: str) -> ArtifactInfo:
         opset=opset,
         weights=weights,
         preprocess=preprocess,
+        precision=precision,
+        calibration=calibration,
     )
 
 

@@ -73,6 +73,12 @@ class OnnxArtifact:
                 raise cuda_refusal(ort, self.path, providers) from None
             if device == "cuda":
                 raise DeviceUnavailable(f"the CUDA provider cannot run it: {brief_reason(exc)}") from None
+            precision = read_any_metadata(self.path).get("precision", "fp32")
+            if precision != "fp32":  # e.g. a float16 op without a CPU kernel: not a broken file
+                raise DeviceUnavailable(
+                    f"ONNX Runtime's CPU provider cannot run this {precision} graph "
+                    f"({brief_reason(exc)}); run it where ONNX Runtime can (--backends ort-cuda)"
+                ) from None
             raise ArtifactError(f"{self.path}: not a loadable ONNX model ({brief_reason(exc)})") from None
         if device == "cuda" and self.session.get_providers()[:1] != ["CUDAExecutionProvider"]:
             raise DeviceUnavailable(f"the session would run on {self.session.get_providers()}, not CUDA")

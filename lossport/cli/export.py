@@ -14,6 +14,7 @@ from lossport.cli.common import EXIT_USAGE, add_options, parse_dynamic, parse_se
 from lossport.cli.modules import module_spec, specs_option
 from lossport.errors import ConfigError
 from lossport.export import FORMATS, ExportResult, export_artifact
+from lossport.export.calibration import MAX_IMAGES as MAX_CALIBRATION_IMAGES
 from lossport.export.manifest import export_many
 from lossport.export.onnx.writer import DEFAULT_OPSET
 from lossport.models.tigas.specs import DEFAULT_IMG_SIZE, resolve_weights
@@ -54,6 +55,23 @@ export_options = add_options(
         "--dynamic", help="Dynamic axes: all (default), none, or names such as batch or batch,spatial."
     ),
     click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True),
+    click.option(
+        "--precision",
+        type=click.Choice(sorted({p for f in FORMATS.values() for p in f.precisions})),
+        default="fp32",
+        show_default=True,
+        help="Numeric precision (per format: "
+        + "; ".join(f"{name}: {', '.join(f.precisions)}" for name, f in sorted(FORMATS.items()))
+        + "). onnx fp16: float16 graph, float32 inputs/outputs; int8: static QDQ quantization "
+        "calibrated on images (image models only, no --with-grad).",
+    ),
+    click.option(
+        "--calibrate",
+        type=click.Path(path_type=Path),
+        help=f"With --precision int8: calibrate on the images in this folder (at most "
+        f"{MAX_CALIBRATION_IMAGES}, evenly spaced by path; default: the built-in set of "
+        f"photos and generated-looking images).",
+    ),
     click.option(
         "--no-check", is_flag=True, help="Skip the built-in check of the written artifact against eager."
     ),
@@ -115,7 +133,7 @@ def report_export(result: ExportResult) -> None:
         else "not checked (--no-check)"
     )
     click.echo(
-        f"wrote {result.path} ({result.format}, outputs {', '.join(result.outputs)}, "
+        f"wrote {result.path} ({result.format}{'' if result.precision == 'fp32' else ' ' + result.precision}, outputs {', '.join(result.outputs)}, "
         f"dynamic {', '.join(result.dynamic) or 'none'}; {checked}; {result.seconds:.1f}s)"
     )
 
@@ -127,7 +145,19 @@ def export_group() -> None:
 
 
 def _export(
-    spec, settings, fmt, aoti, device, output, with_grad, dynamic, opset, no_check, **prepared
+    spec,
+    settings,
+    fmt,
+    aoti,
+    device,
+    output,
+    with_grad,
+    dynamic,
+    opset,
+    no_check,
+    precision,
+    calibrate,
+    **prepared,
 ) -> None:
     """Export ``spec`` with the shared options; ``prepared``: ``config``/``module``/... as
     :func:`~lossport.export.export_artifact` takes them (default: the spec's config with
@@ -146,6 +176,8 @@ def _export(
             dynamic=parse_dynamic(dynamic),
             opset=opset,
             device=device,
+            precision=precision,
+            calibrate=calibrate,
             verify=None if no_check else verify_export,
             **prepared,
         )

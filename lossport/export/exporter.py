@@ -21,7 +21,10 @@ from torch import nn
 
 from lossport.artifact.metadata import build_metadata
 from lossport.errors import ConfigError, ExportError, LossportError, brief_reason
+from lossport.export.calibration import CALIBRATED, CalibrationSet, calibration_set
 from lossport.export.gradient import gradient_names
+from lossport.export.onnx.precision import PRECISIONS as ONNX_PRECISIONS
+from lossport.export.onnx.precision import convert_precision
 from lossport.export.onnx.writer import DEFAULT_OPSET, MIN_OPSET, max_opset, write_onnx
 from lossport.export.pt2 import write_aoti, write_pt2
 from lossport.export.torchscript import write_torchscript
@@ -38,7 +41,8 @@ class WriteRequest:
     sizes (``other``: at sizes differing in every dynamic axis, for checks of a trace), the temp
     file to write, the metadata to embed (``lossport.*`` string values), the dynamic dim names,
     the output names (outputs, then gradients with ``with_grad``), the ONNX opset, the
-    numeric precision and the device an AOTInductor package is compiled for."""
+    numeric precision, the device an AOTInductor package is compiled for and, for a calibrated
+    precision (int8), the calibration images."""
 
     module: nn.Module
     spec: Spec
@@ -52,6 +56,7 @@ class WriteRequest:
     opset: int
     precision: str
     device: str = "cpu"
+    calibration: Optional[CalibrationSet] = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ class ArtifactFormat:
 
 
 def _write_onnx(request: WriteRequest) -> str:
-    return write_onnx(
+    made = write_onnx(
         request.module,
         request.spec,
         request.example,
@@ -80,6 +85,8 @@ def _write_onnx(request: WriteRequest) -> str:
         output_names=request.output_names,
         with_grad=request.with_grad,
     )
+    converted = convert_precision(request.path, request.precision, request.calibration)
+    return "; ".join(note for note in (made, converted) if note)
 
 
 def _write_torchscript(request: WriteRequest) -> str:
@@ -122,7 +129,7 @@ def _write_aoti(request: WriteRequest) -> str:
 
 
 FORMATS: Dict[str, ArtifactFormat] = {
-    "onnx": ArtifactFormat(".onnx", _write_onnx),
+    "onnx": ArtifactFormat(".onnx", _write_onnx, ONNX_PRECISIONS),
     "torchscript": ArtifactFormat(".pt", _write_torchscript),
     "pt2": ArtifactFormat(".pt2", _write_pt2, default=False),
     # AOTInductor: the pt2 program compiled to native code (lossport export --format pt2 --aoti)
@@ -161,6 +168,7 @@ class ExportResult:
     sha256: str
     checks: List[Any] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    precision: str = "fp32"
 
 
 def default_path(spec: Spec, fmt: str, with_grad: bool) -> Path:
@@ -207,6 +215,7 @@ def export_artifact(
     dynamic: Optional[Sequence[str]] = None,
     opset: int = DEFAULT_OPSET,
     precision: str = "fp32",
+    calibrate: Optional[Path] = None,
     verify: Optional[Verify] = None,
     weights: Optional[FileRecord] = None,
     protected: Sequence[Path] = (),
@@ -217,7 +226,9 @@ def export_artifact(
 
     ``config``: a resolved config (see :meth:`Spec.resolve_config`); ``module``: a prepared
     module matching it (default: built from the config); ``dynamic``: dim names exported as
-    dynamic axes (default: all); ``precision``: one of the format's precisions; ``verify``: run on the written temp file, returns the check
+    dynamic axes (default: all); ``precision``: one of the format's precisions; ``calibrate``:
+    the folder of calibration images of a calibrated precision (int8; default: the built-in
+    set, see :mod:`lossport.export.calibration`); ``verify``: run on the written temp file, returns the check
     results kept in :attr:`ExportResult.checks`, raises to refuse the file; ``weights``: the
     checkpoint the module's weights came from (recorded by name and sha256); ``protected``:
     files ``path`` must not be; ``device``: what an ``aoti`` package is compiled for (``cpu``
@@ -247,6 +258,15 @@ def export_artifact(
     module = spec.instantiate(config) if module is None else module.eval()
     dims = select_dynamic(spec, config, dynamic)
     outputs = list(spec.outputs) + (gradient_names(spec) if with_grad else [])
+    calibration = None
+    if precision in CALIBRATED:
+        calibration = calibration_set(
+            spec, config, calibrate, precision=precision, dynamic=dims, with_grad=with_grad
+        )
+    elif calibrate is not None:
+        raise ConfigError(
+            f"--calibrate calibrates --precision {' or '.join(CALIBRATED)}; drop it for {precision}"
+        )
     metadata = build_metadata(
         spec,
         config,
@@ -256,6 +276,8 @@ def export_artifact(
         outputs=outputs,
         opset=opset if fmt == "onnx" else None,
         weights=weights,
+        precision=precision,
+        calibration=calibration.record if calibration is not None else None,
     )
     example = spec.sample_inputs(spec.sizes(0, config), EXPORT_SEED)
     other = spec.sample_inputs(spec.other_sizes(config, dims), EXPORT_SEED + 1)
@@ -264,7 +286,19 @@ def export_artifact(
     notes: List[str] = []
     with atomic_path(path) as temp:
         request = WriteRequest(
-            module, spec, example, other, temp, metadata, dims, outputs, with_grad, opset, precision, device
+            module,
+            spec,
+            example,
+            other,
+            temp,
+            metadata,
+            dims,
+            outputs,
+            with_grad,
+            opset,
+            precision,
+            device,
+            calibration=calibration,
         )
         try:
             note = FORMATS[fmt].write(request)
@@ -291,4 +325,5 @@ def export_artifact(
         digest,
         checks,
         notes,
+        precision,
     )

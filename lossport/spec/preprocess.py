@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Any, Sequence, Tuple
 
 import torch
 
@@ -93,3 +93,10 @@ class Preprocess:
         if self.layout == "NHWC":
             images = images.permute(0, 2, 3, 1)
         return images.contiguous()
+
+
+def takes_image_batch(inputs: Sequence[Any]) -> bool:
+    """Whether a spec's ``inputs`` (:class:`~lossport.spec.TensorSpec` s) are one image batch
+    ``[batch, 3, height, width]``: what an image scorer takes (``--images``) and what int8
+    calibration feeds."""
+    return len(inputs) == 1 and len(inputs[0].shape) == 4 and inputs[0].shape[1] == 3

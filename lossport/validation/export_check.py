@@ -1,5 +1,8 @@
 """The built-in check of ``lossport export``: the written file, run from disk, must match eager
-PyTorch on the export shape and on a shape different in every dynamic axis.
+PyTorch on the export shape and on a shape different in every dynamic axis, within the
+tolerance class of the artifact's precision (:func:`~lossport.validation.policy.tolerance_class`).
+A reduced-precision artifact that no runtime here can run (e.g. a float16 op ONNX Runtime's CPU
+provider lacks) fails the check with that reason: it is checked wherever ONNX Runtime runs it.
 
 :func:`verify_export` is the ``verify`` callback of :func:`lossport.export.export_artifact`;
 the CLI and the public API pass it in, so export itself never imports validation.
@@ -14,7 +17,7 @@ from lossport.export import EXPORT_SEED, ExportRequest
 from lossport.validation.backends import reference_backend
 from lossport.validation.case_run import CaseResult, run_case
 from lossport.validation.cases import check_cases
-from lossport.validation.policy import tolerance_for
+from lossport.validation.policy import tolerance_class, tolerance_for
 from lossport.validation.registry import artifact_backends
 
 
@@ -22,10 +25,19 @@ def verify_export(request: ExportRequest) -> List[CaseResult]:
     """Every result of the check; raises :class:`ExportError` on the first disagreement."""
     spec = request.spec
     reference = reference_backend(request.module, spec)
-    tolerance = tolerance_for(spec.tolerance)
+    tolerance = tolerance_for(tolerance_class(spec.tolerance, request.precision))
+    backends = artifact_backends(request.path, spec, request.fmt)
+    skipped = [f"{b.name}: {b.skip_reason()}" for b in backends if b.skip_reason() is not None]
+    if len(skipped) == len(backends):
+        raise ExportError(
+            f"{spec.name}: the written {request.precision} artifact cannot be checked here "
+            f"({'; '.join(skipped)}); nothing was written (--no-check writes it unchecked, to "
+            f"validate with `lossport validate artifact` where it runs)"
+        )
     results = [
         run_case(spec, reference, backend, case, tolerance)
-        for backend in artifact_backends(request.path, spec, request.fmt)
+        for backend in backends
+        if backend.skip_reason() is None
         for case in check_cases(spec, request.config, request.dynamic, EXPORT_SEED)
     ]
     failed = [r for r in results if not r.passed]

@@ -32,7 +32,7 @@ from lossport.errors import ConfigError
 from lossport.io.batching import load_batches
 from lossport.io.images import ImageSource, Skipped, collect_sources
 from lossport.spec import Spec
-from lossport.spec.preprocess import Preprocess
+from lossport.spec.preprocess import Preprocess, takes_image_batch
 from lossport.validation.backends import Backend
 
 BATCH = 16
@@ -154,7 +154,7 @@ class ImageCriteria:
 def check_scorer(spec: Spec) -> None:
     """ConfigError unless ``spec`` is an image scorer: one input ``[batch, 3, height, width]``."""
     shapes = [t.shape for t in spec.inputs]
-    if len(shapes) != 1 or len(shapes[0]) != 4 or shapes[0][1] != 3:
+    if not takes_image_batch(spec.inputs):
         raise ConfigError(
             f"--images needs an image scorer (one input [batch, 3, height, width], its first "
             f"output one score per image); {spec.name} takes {', '.join(t.name for t in spec.inputs)} "

@@ -8,7 +8,9 @@ arbitrary, so an error is judged relative to the largest component (as the TIGAS
 are), with an absolute floor of float32 noise for gradients that are ~0 everywhere (e.g. a
 saturated focal loss, where float64 gives 1e-40 and float32 gives 0).
 
-The classes are :data:`TOLERANCES`, each with what it is used for.
+The classes are :data:`TOLERANCES`, each with what it is used for. An artifact of a reduced
+precision (``lossport export --precision fp16|int8``) is judged by its precision's class instead
+of its spec's (:func:`tolerance_class`), in the export check and in ``validate artifact``.
 ``--atol``/``--rtol`` override atol/rtol (and grad_atol takes the ``--atol`` value too).
 """
 
@@ -43,7 +45,23 @@ TOLERANCES = {
     "loose": Tolerance(atol=1e-4, rtol=1e-3, grad_atol=1e-3, grad_floor=1e-5),
     # TIGAS (its fixtures: 1e-5 absolute, 1e-4 of max |grad|)
     "model": Tolerance(atol=1e-5, rtol=1e-4, grad_atol=1e-4, grad_floor=1e-7),
+    # artifacts of another precision (--precision), whatever the spec's class: float16 weights
+    # and activations (10-bit mantissa, 2^-11 = 4.9e-4 relative per rounding, accumulating
+    # over tens of layers)
+    "fp16": Tolerance(atol=2e-3, rtol=1e-2, grad_atol=1e-2, grad_floor=1e-5),
+    # int8 QDQ: activations rounded to 1/255 of their calibrated range at every quantized op;
+    # judged on random and edge-case inputs outside the calibration images' statistics (the
+    # ranking on real images is judged by --images: Spearman, flips)
+    "int8": Tolerance(atol=5e-2, rtol=5e-2, grad_atol=5e-2, grad_floor=1e-3),
 }
+# the tolerance class of an artifact of each precision other than fp32
+PRECISION_CLASSES = {"fp16": "fp16", "int8": "int8"}
+
+
+def tolerance_class(spec_class: str, precision: str = "fp32") -> str:
+    """The class an artifact is judged by: its precision's (:data:`PRECISION_CLASSES`), else
+    the spec's own."""
+    return PRECISION_CLASSES.get(precision, spec_class)
 
 
 def tolerance_for(name: str) -> Tolerance:

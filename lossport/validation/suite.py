@@ -56,7 +56,7 @@ from lossport.validation.case_run import CaseResult, run_case
 from lossport.validation.cases import Case, validation_cases
 from lossport.validation.images import ImageCriteria, check_scorer, image_agreements
 from lossport.validation.localize import Localization, side_by_side, trace_reference
-from lossport.validation.policy import Tolerance, tolerance_for
+from lossport.validation.policy import Tolerance, tolerance_class, tolerance_for
 from lossport.validation.registry import (
     ALL_BACKENDS,
     BACKENDS,
@@ -120,8 +120,13 @@ def _run(
     backends: List[Backend],
     cases: Sequence[Case],
     options: ValidationOptions,
+    precision: str = "fp32",
 ) -> SpecReport:
-    tolerance = tolerance_for(spec.tolerance).overridden(options.atol, options.rtol)
+    """Every backend on every case against the reference, judged by the tolerance class of
+    ``precision`` (the artifact's; see :func:`tolerance_class`) with the options' overrides."""
+    tolerance = tolerance_for(tolerance_class(spec.tolerance, precision)).overridden(
+        options.atol, options.rtol
+    )
     reference = Cached(reference_backend(module, spec))
     report = SpecReport(spec.name, dict(config), tolerance=tolerance, reference=reference.name)
     if reference.name == "eager":
@@ -453,7 +458,8 @@ def validate_artifact(
     module = _reference_module(path, spec, config, info.weights, checkpoint, trust_checkpoint)
     backends = artifact_backends(path, spec, info.format, options.backends)
     start = time.perf_counter()
-    report = _run(spec, config, module, backends, validation_cases(spec, config, options.seed), options)
+    cases = validation_cases(spec, config, options.seed)
+    report = _run(spec, config, module, backends, cases, options, info.precision)
     report.seconds = {"export": 0.0, "run": time.perf_counter() - start}
     return report
 

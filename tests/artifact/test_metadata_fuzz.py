@@ -45,6 +45,8 @@ KEYS = [
     "preprocess",
     "gradient",
     "version",
+    "precision",
+    "calibration",
 ]
 VALID = {
     "spec": "rmse",
@@ -91,6 +93,8 @@ def _check_info(info: ArtifactInfo) -> None:
     assert info.format in ("onnx", "torchscript") and isinstance(info.with_grad, bool)
     assert isinstance(info.config, dict) and all(isinstance(n, str) for n in info.outputs)
     assert info.opset is None or type(info.opset) is int
+    assert info.precision in ("fp32", "fp16", "bf16", "int8")
+    assert (info.calibration is not None) == (info.precision == "int8")
 
 
 @FUZZ
