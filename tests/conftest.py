@@ -8,6 +8,7 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))  # makes tests/loss_cases importable
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tigas"  # provenance: fixtures/README.md
+TRAINED = Path(__file__).resolve().parent / "fixtures" / "tigas_trained"  # provenance: its README.md
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -16,6 +17,21 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 def tigas_fixtures() -> Path:
     """The upstream-made TIGAS fixtures (tests/fixtures/tigas)."""
     return FIXTURES
+
+
+@pytest.fixture
+def tigas_trained() -> Path:
+    """The small trained fast-mode TIGAS checkpoint (tests/fixtures/tigas_trained)."""
+    return TRAINED / "tigas_fast_trained.pt"
+
+
+@pytest.fixture(scope="session")
+def imageset(tmp_path_factory):
+    """The seeded set of real photos and generated-looking images (tests/imageset), built once
+    per session: an ``ImageSet`` whose ``folder("eval")`` is a ready ``--images`` folder."""
+    from imageset import build_imageset
+
+    return build_imageset(tmp_path_factory.mktemp("imageset"))
 
 
 @pytest.fixture

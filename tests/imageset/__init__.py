@@ -19,7 +19,8 @@ Conventions:
   generated images derived from it) feeds ``eval``. Each split has as many generated images as
   real ones.
 - Real images are crops of a photo at a seeded position, downscaled by a factor >= 1 (never
-  upsampled), square or not, 192-512 px a side, saved as PNG or as JPEG of quality 60-95.
+  upsampled), square or not, 192-512 px a side and at most 90% of the photo's, saved as PNG or
+  as JPEG of quality 60-95.
 - Generated-looking images (``KINDS``): upsampled noise, smooth gradients, heavily blurred
   crops, crops downscaled and re-encoded as JPEG of quality 5-15 then upscaled, crops whose
   patches are shuffled, crops upscaled 4x with nearest-neighbour (blocky).
@@ -43,7 +44,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image, ImageFilter
 
-VERSION = 1
+VERSION = 2
 SEED = 20240601
 MANIFEST = "manifest.json"
 SPLITS = ("train", "eval")
@@ -61,6 +62,7 @@ LONG_SIDES = (256, 256, 256, 320, 384, 512, 224)
 JPEG_QUALITIES = (95, 90, 80, 70, 60)
 PNG_SHARE = 0.25
 MIN_SIDE = 192
+CROP_SHARE = 0.9  # an output side spans at most this share of the photo: crops differ
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ def _build_split(root: Path, split: str, split_index: int, seed: int) -> List[En
         photo = load_photo(source)
         for k in range(CROPS_PER_SOURCE[split]):
             rng = np.random.default_rng([seed, split_index, source_index, k, REAL])
-            entries.append(_save(root, split, REAL, "photo", source, k, random_crop(photo, rng), rng))
+            entries.append(_save(root, split, REAL, "photo", source, k, real_crop(photo, rng), rng))
             rng = np.random.default_rng([seed, split_index, source_index, k, GENERATED])
             kind = kinds[count % len(kinds)]
             count += 1
@@ -217,6 +219,13 @@ def random_crop(photo: np.ndarray, rng, size: Optional[Tuple[int, int]] = None) 
     if (crop_h, crop_w) != (out_h, out_w):
         crop = crop.resize((out_w, out_h), Image.BILINEAR)
     return np.asarray(crop)
+
+
+def real_crop(photo: np.ndarray, rng) -> np.ndarray:
+    """:func:`random_crop` with output sides within ``CROP_SHARE`` of the photo's, so that no
+    two crops of a small photo are the whole photo at the same size."""
+    height, width = photo.shape[:2]
+    return random_crop(photo, rng, output_size(rng, (int(height * CROP_SHARE), int(width * CROP_SHARE))))
 
 
 def _fit(values: np.ndarray) -> np.ndarray:
