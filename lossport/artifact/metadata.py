@@ -8,7 +8,7 @@ them:
 |---|---|
 | ``version`` | lossport version that wrote the artifact |
 | ``spec``, ``kind`` | spec name and kind (``loss`` / ``model``) |
-| ``format`` | ``onnx`` or ``torchscript`` |
+| ``format`` | ``onnx``, ``torchscript``, ``pt2`` (torch.export) or ``aoti`` (AOTInductor) |
 | ``config`` | JSON object of plain values: the resolved config |
 | ``inputs`` | JSON list: name, symbolic shape, dtype, domain, differentiable per input |
 | ``outputs`` | JSON list of output names (gradients ``grad_<input>`` last) |
@@ -18,6 +18,7 @@ them:
 | ``weights`` | ``{"file", "sha256"}`` of the checkpoint the weights came from, if any |
 | ``exporter`` | ONNX: ``direct`` (lossport's trace) or ``torch.onnx`` (its fallback, forward only) |
 | ``torchscript`` | TorchScript: ``script`` or ``trace`` (a module that does not script) |
+| ``device`` | AOTInductor: the device the package is compiled for (``cpu``, ``cuda``) |
 | ``preprocess`` | the preprocessing contract of an image model (:mod:`lossport.spec.preprocess`) |
 | ``precision`` | numeric precision of the artifact, one of ``PRECISIONS`` (absent: ``fp32``) |
 | ``calibration`` | int8: ``{"images", "sha256", "builtin"}`` of the calibration set (:mod:`lossport.export.calibration`) |
@@ -44,7 +45,8 @@ from lossport.spec.preprocess import METADATA_KEY as PREPROCESS_KEY
 from lossport.spec.preprocess import Preprocess
 
 PREFIX = "lossport."
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "torchscript", "pt2", "aoti")
+DEVICES = ("cpu", "cuda")
 MAX_VALUE_BYTES = 1 << 20  # one metadata value
 MAX_ENTRIES = 4096  # names in a list, keys in the config
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
@@ -227,6 +229,7 @@ class ArtifactInfo:
     preprocess: Optional[Preprocess]
     precision: str = "fp32"
     calibration: Optional[CalibrationRecord] = None
+    device: str = "cpu"
 
 
 def read_artifact_info(path: Path) -> ArtifactInfo:
@@ -311,6 +314,9 @@ def parse_metadata(meta: Mapping[str, str], source: str) -> ArtifactInfo:
         calibration = CalibrationRecord.from_json(loaded("calibration"))
         if calibration is None:
             raise fail("calibration", "expected images, sha256 and builtin of a calibration set")
+    device = meta.get("device", "cpu")
+    if device not in DEVICES:
+        raise fail("device", f"expected {' or '.join(DEVICES)}")
     if (precision == "int8") != (calibration is not None):
         raise fail("calibration", "an int8 artifact, and only an int8 one, records its calibration set")
     return ArtifactInfo(
@@ -328,6 +334,7 @@ def parse_metadata(meta: Mapping[str, str], source: str) -> ArtifactInfo:
         preprocess=preprocess,
         precision=precision,
         calibration=calibration,
+        device=device,
     )
 
 

@@ -55,7 +55,9 @@ validate_options = add_options(
     ),
     click.option("--atol", type=float, help="Override the absolute tolerance (finite, >= 0)."),
     click.option("--rtol", type=float, help="Override the relative tolerance (finite, >= 0)."),
-    click.option("--require-cuda", is_flag=True, help="Fail (instead of skip) when a CUDA backend cannot run."),
+    click.option(
+        "--require-cuda", is_flag=True, help="Fail (instead of skip) when a CUDA backend cannot run."
+    ),
     click.option(
         "--localize", is_flag=True, help="On an ONNX mismatch, name the first op whose output diverges."
     ),
@@ -271,16 +273,30 @@ def validate_tigas(mode, checkpoint, weights, trust_checkpoint, workers, **optio
     is_flag=True,
     help="Allow a checkpoint that needs arbitrary unpickling (trusted files only).",
 )
+@click.option(
+    "--trust-artifact",
+    is_flag=True,
+    help="Allow an artifact whose loading runs native code from the file (an AOTInductor "
+    "package; trusted files only).",
+)
 @validate_options
 @image_options
 @specs_option
-def validate_artifact_command(path, checkpoint, trust_checkpoint, **option_values) -> None:
-    """Validate an existing .onnx/.pt exported by lossport against its recorded spec and config
+def validate_artifact_command(path, checkpoint, trust_checkpoint, trust_artifact, **option_values) -> None:
+    """Validate an existing .onnx/.pt/.pt2 exported by lossport against its recorded spec and config
     (weights from --checkpoint when it was exported from one; nothing in the file is trusted).
     With --images, also compare its scores on an image folder with the eager reference's."""
     options = options_from(**option_values)
     run_and_report(
-        [lambda: validate_artifact(path, options, checkpoint=checkpoint, trust_checkpoint=trust_checkpoint)],
+        [
+            lambda: validate_artifact(
+                path,
+                options,
+                checkpoint=checkpoint,
+                trust_checkpoint=trust_checkpoint,
+                trust_artifact=trust_artifact,
+            )
+        ],
         options,
         option_values,
         workers=1,

@@ -131,9 +131,9 @@ def _write_aoti(request: WriteRequest) -> str:
 FORMATS: Dict[str, ArtifactFormat] = {
     "onnx": ArtifactFormat(".onnx", _write_onnx, ONNX_PRECISIONS),
     "torchscript": ArtifactFormat(".pt", _write_torchscript),
-    "pt2": ArtifactFormat(".pt2", _write_pt2, default=False),
+    "pt2": ArtifactFormat(".pt2", _write_pt2, ("fp32", "bf16"), default=False),
     # AOTInductor: the pt2 program compiled to native code (lossport export --format pt2 --aoti)
-    "aoti": ArtifactFormat(".pt2", _write_aoti, tag="_aoti", default=False),
+    "aoti": ArtifactFormat(".pt2", _write_aoti, ("fp32", "bf16"), tag="_aoti", default=False),
 }
 
 

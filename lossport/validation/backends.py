@@ -1,5 +1,6 @@
 """Backends: one small interface over eager PyTorch, a saved TorchScript file, ONNX Runtime on
-CPU or CUDA, and ONNX's reference evaluator (``onnx-ref``).
+CPU or CUDA, ONNX's reference evaluator (``onnx-ref``) and saved ``.pt2`` files (the
+``torch.export`` program, AOTInductor packages on CPU or CUDA).
 
 ``run(inputs)`` returns ``{name: float64/int64 numpy array}`` for the spec's outputs and, where
 the backend computes them, the gradients ``grad_<input>`` of the spec's objective w.r.t. each
@@ -25,6 +26,7 @@ import torch
 from torch import nn
 
 from lossport.artifact.metadata import read_any_metadata
+from lossport.artifact.pt2 import AotiArtifact, Pt2Artifact
 from lossport.artifact.runtime import (
     DeviceUnavailable,
     OffDevice,
@@ -170,6 +172,35 @@ class TorchScriptBackend(Backend):
         if not self.artifact.with_grad:
             return autograd_outputs(self.artifact, self.spec, inputs, self.with_grad)
         names = list(self.spec.outputs) + gradient_names(self.spec)
+        return self.artifact.run_positional(inputs, names)
+
+
+class Pt2Backend(Backend):
+    """A saved ``.pt2`` artifact run from disk: the ``torch.export`` program (``pt2``, run with
+    ``.module()``) or an AOTInductor package (``aoti``, ``aoti-cuda``: native code, so only a
+    package lossport compiled itself or one the user trusts reaches this). Gradients only where
+    the artifact has them; a device that cannot run here makes it skipped."""
+
+    def __init__(self, path: Path, spec: Spec, fmt: str = "pt2", device: str = "cpu") -> None:
+        self.name = fmt + ("-cuda" if device == "cuda" else "")
+        self.path = Path(path)
+        self.spec = spec
+        self._skip: Optional[str] = None
+        try:
+            self.artifact = (
+                Pt2Artifact(self.path, device)
+                if fmt == "pt2"
+                else AotiArtifact(self.path, device, trusted=True)
+            )
+        except DeviceUnavailable as exc:
+            self._skip = str(exc)
+        self.provides_gradients = read_any_metadata(self.path).get("with_grad") == "true"
+
+    def skip_reason(self):
+        return self._skip
+
+    def run(self, inputs):
+        names = list(self.spec.outputs) + (gradient_names(self.spec) if self.provides_gradients else [])
         return self.artifact.run_positional(inputs, names)
 
 

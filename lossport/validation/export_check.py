@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import List
 
+from lossport.artifact.metadata import read_any_metadata
 from lossport.errors import ExportError
 from lossport.export import EXPORT_SEED, ExportRequest
 from lossport.validation.backends import reference_backend
@@ -26,7 +27,9 @@ def verify_export(request: ExportRequest) -> List[CaseResult]:
     spec = request.spec
     reference = reference_backend(request.module, spec)
     tolerance = tolerance_for(tolerance_class(spec.tolerance, request.precision))
-    backends = artifact_backends(request.path, spec, request.fmt)
+    # the file export just wrote: trusted, on the device it was compiled for
+    device = read_any_metadata(request.path).get("device", "cpu")
+    backends = artifact_backends(request.path, spec, request.fmt, device=device, trusted=True)
     skipped = [f"{b.name}: {b.skip_reason()}" for b in backends if b.skip_reason() is not None]
     if len(skipped) == len(backends):
         raise ExportError(

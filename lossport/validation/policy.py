@@ -9,7 +9,7 @@ are), with an absolute floor of float32 noise for gradients that are ~0 everywhe
 saturated focal loss, where float64 gives 1e-40 and float32 gives 0).
 
 The classes are :data:`TOLERANCES`, each with what it is used for. An artifact of a reduced
-precision (``lossport export --precision fp16|int8``) is judged by its precision's class instead
+precision (``lossport export --precision fp16|int8|bf16``) is judged by its precision's class instead
 of its spec's (:func:`tolerance_class`), in the export check and in ``validate artifact``.
 ``--atol``/``--rtol`` override atol/rtol (and grad_atol takes the ``--atol`` value too).
 """
@@ -53,9 +53,12 @@ TOLERANCES = {
     # judged on random and edge-case inputs outside the calibration images' statistics (the
     # ranking on real images is judged by --images: Spearman, flips)
     "int8": Tolerance(atol=5e-2, rtol=5e-2, grad_atol=5e-2, grad_floor=1e-3),
+    # pt2/AOTInductor bfloat16 weights and compute, float32 inputs/outputs (8-bit mantissa,
+    # 2^-9 = 2e-3 relative per rounding, accumulating over the layers)
+    "bf16": Tolerance(atol=2e-2, rtol=5e-2, grad_atol=5e-2, grad_floor=1e-4),
 }
 # the tolerance class of an artifact of each precision other than fp32
-PRECISION_CLASSES = {"fp16": "fp16", "int8": "int8"}
+PRECISION_CLASSES = {"fp16": "fp16", "int8": "int8", "bf16": "bf16"}
 
 
 def tolerance_class(spec_class: str, precision: str = "fp32") -> str:

@@ -63,6 +63,7 @@ from lossport.validation.registry import (
     CUDA_BACKENDS,
     Recipe,
     artifact_backends,
+    check_trusted,
     in_order,
 )
 from lossport.validation.repro import minimal_repro
@@ -407,14 +408,18 @@ def _export_for(
     """The :class:`~lossport.export.ExportResult` of ``recipe`` for ``spec``, or the
     :class:`ExportError` that stopped it."""
     with_grad = recipe.with_grad and bool(spec.differentiable_inputs)
+    path = default_path(spec, recipe.fmt, with_grad)
+    if recipe.device != "cpu":
+        path = path.with_name(f"{path.stem}_{recipe.device}{path.suffix}")
     try:
         return export_artifact(
             spec,
             fmt=recipe.fmt,
-            path=folder / default_path(spec, recipe.fmt, with_grad),
+            path=folder / path,
             config=config,
             module=module,
             with_grad=with_grad,
+            device=recipe.device,
         )
     except ExportError as exc:
         return exc
@@ -426,16 +431,20 @@ def validate_artifact(
     *,
     checkpoint: Optional[Path] = None,
     trust_checkpoint: bool = False,
+    trust_artifact: bool = False,
 ) -> SpecReport:
     """Check an existing artifact against the spec and config recorded in its metadata.
 
     An artifact whose weights came from a checkpoint (metadata ``weights``: file name and
     sha256) is checked against ``checkpoint``, which must have that sha256;
-    ``trust_checkpoint`` allows a checkpoint that needs arbitrary unpickling. Raises
-    :class:`ArtifactError` for a corrupt, forged or unloadable artifact.
+    ``trust_checkpoint`` allows a checkpoint that needs arbitrary unpickling;
+    ``trust_artifact`` allows an artifact whose loading runs native code from the file (an
+    AOTInductor package). Raises :class:`ArtifactError` for a corrupt, forged or unloadable
+    artifact, or one that needs ``trust_artifact`` without it (before anything is loaded).
     """
     path = Path(path)
     info = read_artifact_info(path)
+    check_trusted(path, info.format, trust_artifact)
     try:
         spec = catalog.get_spec(info.spec)
     except UnknownNameError as exc:
@@ -456,7 +465,9 @@ def validate_artifact(
     if options.images is not None:
         check_scorer(spec)
     module = _reference_module(path, spec, config, info.weights, checkpoint, trust_checkpoint)
-    backends = artifact_backends(path, spec, info.format, options.backends)
+    backends = artifact_backends(
+        path, spec, info.format, options.backends, device=info.device, trusted=trust_artifact
+    )
     start = time.perf_counter()
     cases = validation_cases(spec, config, options.seed)
     report = _run(spec, config, module, backends, cases, options, info.precision)
