@@ -19,7 +19,7 @@ def tigas_fixtures() -> Path:
     return FIXTURES
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tigas_trained() -> Path:
     """The small trained fast-mode TIGAS checkpoint (tests/fixtures/tigas_trained)."""
     return TRAINED / "tigas_fast_trained.pt"
