@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from lossport.artifact.metadata import preprocess_of
-from lossport.artifact.runtime import OnnxArtifact, TorchScriptArtifact, open_artifact
+from lossport.artifact.opening import open_artifact
+from lossport.artifact.runtime import OnnxArtifact
 from lossport.errors import ArtifactError, brief_reason
 from lossport.models.tigas.scoring import Prediction, as_prediction
 from lossport.spec.preprocess import Preprocess
@@ -24,12 +25,13 @@ from lossport.spec.preprocess import Preprocess
 
 class ArtifactScorer:
     """A scorer artifact on the CPU, as a runner for :func:`~lossport.models.tigas.scoring.score_paths`;
-    ``threads``: ONNX Runtime's intra-op threads (``None``: its default)."""
+    ``threads``: ONNX Runtime's intra-op threads (``None``: its default); ``trusted``: allow an
+    AOTInductor package (``--trust-artifact``: loading one runs native code from the file)."""
 
-    def __init__(self, path: Union[str, Path], threads: Optional[int] = None) -> None:
+    def __init__(self, path: Union[str, Path], threads: Optional[int] = None, trusted: bool = False) -> None:
         if not Path(path).is_file():
             raise ArtifactError(f"{path}: no such model file")
-        self.artifact = open_artifact(Path(path), "cpu", threads)
+        self.artifact = open_artifact(Path(path), "cpu", threads, trusted)
         self.source = str(path)
         self.preprocess = preprocess_of(self.artifact.metadata, self.source) or Preprocess.default()
         if isinstance(self.artifact, OnnxArtifact) and len(self.artifact.input_names) != 1:
@@ -42,15 +44,15 @@ class ArtifactScorer:
     def predict(self, images: torch.Tensor) -> Prediction:
         batch = self.preprocess.apply(images)
         try:
-            if isinstance(self.artifact, TorchScriptArtifact):
-                outputs = self.artifact(batch)
-            else:
+            if isinstance(self.artifact, OnnxArtifact):
                 named = self.artifact.run({self.artifact.input_names[0]: batch.numpy().astype(np.float32)})
                 outputs = (
                     [named["score"], named["logits"]]
                     if {"score", "logits"} <= set(named)
                     else list(named.values())
                 )
+            else:
+                outputs = self.artifact(batch)
         except Exception as exc:  # a loss or another model: it does not take an image batch
             raise ArtifactError(
                 f"{self.source}: not a TIGAS scorer (running it on an image "

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from lossport._version import __version__
+from lossport.artifact.devices import DEVICES
 from lossport.errors import ArtifactError
 from lossport.io.digest import FileRecord
 from lossport.spec import Spec
@@ -46,7 +47,6 @@ from lossport.spec.preprocess import Preprocess
 
 PREFIX = "lossport."
 FORMATS = ("onnx", "torchscript", "pt2", "aoti")
-DEVICES = ("cpu", "cuda")
 MAX_VALUE_BYTES = 1 << 20  # one metadata value
 MAX_ENTRIES = 4096  # names in a list, keys in the config
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")

@@ -32,13 +32,9 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 import torch
 
+from lossport.artifact.devices import DeviceUnavailable, strict_cuda_numerics, torch_cuda_unavailable
 from lossport.artifact.metadata import read_any_metadata
-from lossport.artifact.runtime import (
-    MAX_UNPACKED_BYTES,
-    DeviceUnavailable,
-    strict_cuda_numerics,
-    torch_cuda_unavailable,
-)
+from lossport.artifact.runtime import MAX_UNPACKED_BYTES
 from lossport.errors import ArtifactError, brief_reason
 from lossport.spec.flatten import flatten_outputs
 from lossport.spec.limits import MAX_MODULE_BYTES

@@ -18,16 +18,16 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
+from lossport.artifact.devices import (
+    DeviceUnavailable,
+    ort_cuda_unavailable,
+    strict_cuda_numerics,
+    torch_cuda_unavailable,
+)
 from lossport.artifact.metadata import preprocess_of, read_any_metadata
 from lossport.errors import ArtifactError, LossportError, brief_reason
 from lossport.spec.flatten import flatten_outputs
 from lossport.spec.preprocess import Preprocess
-
-DEVICES = ("cpu", "cuda")
-
-
-class DeviceUnavailable(LossportError):
-    """The requested device cannot run the artifact here (the message says why)."""
 
 
 class OffDevice(ArtifactError):
@@ -162,20 +162,6 @@ def _check_unpacked_size(path: Path) -> None:
         )
 
 
-def open_artifact(path: Path, device: str = "cpu", threads: Optional[int] = None) -> Any:
-    """:class:`OnnxArtifact` for ``.onnx`` (any case), else :class:`TorchScriptArtifact`;
-    ``threads`` sets ONNX Runtime's intra-op threads (TorchScript follows
-    ``torch.set_num_threads``)."""
-    path = Path(path)
-    if device not in DEVICES:
-        raise ArtifactError(f"unknown device {device!r}; use {' or '.join(DEVICES)}")
-    if not path.is_file():
-        raise ArtifactError(f"{path}: no such file")
-    if path.suffix.lower() == ".onnx":
-        return OnnxArtifact(path, device, threads)
-    return TorchScriptArtifact(path, device)
-
-
 def artifact_preprocess(path: Path) -> Optional[Preprocess]:
     """The preprocessing contract stored in an artifact, or ``None`` (any ONNX or TorchScript
     file; one made elsewhere usually has none)."""
@@ -186,36 +172,6 @@ def _numpy(value: Any) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()
     return np.asarray(value)
-
-
-def ort_cuda_unavailable() -> Optional[str]:
-    """Why ONNX Runtime cannot run on CUDA here, or ``None`` when it may (the session itself
-    can still fail to start: :class:`OnnxArtifact` reports that)."""
-    import onnxruntime as ort
-
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return "this onnxruntime build has no CUDA provider (install onnxruntime-gpu)"
-    if not cuda_device_present():
-        return "no CUDA device is visible"
-    return None
-
-
-def torch_cuda_unavailable() -> Optional[str]:
-    """Why this torch cannot run on CUDA here, or ``None`` when it can."""
-    if torch.version.cuda is None:
-        return f"torch {torch.__version__} is a CPU build (install a CUDA build of torch)"
-    if not torch.cuda.is_available():
-        return "torch sees no CUDA device"
-    return None
-
-
-def strict_cuda_numerics() -> None:
-    """PyTorch's CUDA numerics as the validation compares them: no TF32 in matmuls or
-    convolutions, deterministic cuDNN algorithms (no autotuning)."""
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
 
 
 def _cuda_providers(ort: Any) -> List[Any]:
@@ -261,17 +217,3 @@ def cuda_refusal(ort: Any, path: Path, providers: List[Any]) -> LossportError:
         for node in subgraph.get_nodes()
     ]
     return OffDevice(path, nodes)
-
-
-def cuda_device_present() -> bool:
-    """Whether a CUDA device exists, asked of the driver without needing torch's CUDA build."""
-    import ctypes
-
-    for library in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
-        try:
-            driver = ctypes.CDLL(library)
-        except OSError:
-            continue
-        count = ctypes.c_int(0)
-        return driver.cuInit(0) == 0 and driver.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
-    return False

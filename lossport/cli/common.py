@@ -104,3 +104,11 @@ def add_options(*options: Callable) -> Callable:
         return command
 
     return decorate
+
+
+trust_artifact_option = click.option(
+    "--trust-artifact",
+    is_flag=True,
+    help="Allow an artifact whose loading runs native code from the file (an AOTInductor "
+    "package; trusted files only).",
+)

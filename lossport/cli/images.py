@@ -12,7 +12,7 @@ import click
 import torch
 
 from lossport.artifact.runtime import artifact_preprocess
-from lossport.cli.common import parse_sizes
+from lossport.cli.common import parse_sizes, trust_artifact_option
 from lossport.errors import ConfigError, ImageError
 from lossport.io import images as image_io
 from lossport.io import tensorfile
@@ -116,7 +116,8 @@ def preprocess(images, output, size, model, random_shape, seed) -> None:
     "--model",
     "model_file",
     type=click.Path(path_type=Path),
-    help="Exported scorer instead: .onnx (ONNX Runtime, CPU) or TorchScript .pt.",
+    help="Exported scorer instead: .onnx (ONNX Runtime, CPU), TorchScript .pt, or .pt2 "
+    "(torch.export program; an AOTInductor package needs --trust-artifact).",
 )
 @click.option(
     "--img-size",
@@ -143,6 +144,7 @@ def preprocess(images, output, size, model, random_shape, seed) -> None:
     is_flag=True,
     help="Load a checkpoint that needs arbitrary unpickling (trusted files only).",
 )
+@trust_artifact_option
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
 @click.option(
     "--workers",
@@ -182,6 +184,7 @@ def score_command(
     heads,
     input_range,
     trust_checkpoint,
+    trust_artifact,
     batch_size,
     workers,
     threads,
@@ -203,6 +206,8 @@ def score_command(
 
     if checkpoint is not None and model_file is not None:
         raise ConfigError("give --checkpoint or --model, not both")
+    if trust_artifact and model_file is None:
+        raise ConfigError("--trust-artifact applies to an exported --model")
     if as_json and as_csv:
         raise ConfigError("give --json or --csv, not both")
     if output is not None and (as_json or as_csv):
@@ -222,7 +227,7 @@ def score_command(
                 "--img-size, --trust-checkpoint and --device apply to --checkpoint; "
                 "an exported --model brings its own preprocessing contract"
             )
-        runner = ArtifactScorer(model_file, threads)
+        runner = ArtifactScorer(model_file, threads, trust_artifact)
     else:
         if output is not None and checkpoint is None:
             checkpoint = download_checkpoint()  # its sha256 goes in the file's header

@@ -19,6 +19,7 @@ from lossport.cli.common import (
     check_report_paths,
     parse_backends,
     parse_settings,
+    trust_artifact_option,
 )
 from lossport.cli.export import module_options, tigas_weight_options
 from lossport.cli.modules import module_spec, specs_option
@@ -273,12 +274,7 @@ def validate_tigas(mode, checkpoint, weights, trust_checkpoint, workers, **optio
     is_flag=True,
     help="Allow a checkpoint that needs arbitrary unpickling (trusted files only).",
 )
-@click.option(
-    "--trust-artifact",
-    is_flag=True,
-    help="Allow an artifact whose loading runs native code from the file (an AOTInductor "
-    "package; trusted files only).",
-)
+@trust_artifact_option
 @validate_options
 @image_options
 @specs_option

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import warnings
 import zipfile
 from pathlib import Path
@@ -35,14 +36,12 @@ import torch
 import torch.fx.experimental._config as fx_config
 from torch import nn
 
-from lossport.artifact.runtime import strict_cuda_numerics, torch_cuda_unavailable
+from lossport.artifact.devices import DEVICES, strict_cuda_numerics, torch_cuda_unavailable
 from lossport.errors import ConfigError, ExportError
 from lossport.export.gradient import gradient_function
 from lossport.spec import Spec
 from lossport.spec.flatten import distinct_outputs, flatten_outputs
 from lossport.spec.limits import MAX_DIM
-
-DEVICES = ("cpu", "cuda")
 
 
 class _Flat(nn.Module):
@@ -136,8 +135,10 @@ def write_pt2(
     program = exported_program(
         module, spec, example, dynamic=dynamic, with_grad=with_grad, precision=precision
     )
+    buffer = io.BytesIO()  # a file name would name the archive's root folder after the temp file
     with _size_oblivious():
-        torch.export.save(program, str(path), extra_files=dict(metadata))
+        torch.export.save(program, buffer, extra_files=dict(metadata))
+    Path(path).write_bytes(buffer.getvalue())
     return ""
 
 

@@ -17,8 +17,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 from torch import nn
 
+from lossport.artifact.devices import ort_cuda_unavailable, torch_cuda_unavailable
 from lossport.artifact.pt2 import TRUST_FLAG
-from lossport.artifact.runtime import ort_cuda_unavailable, torch_cuda_unavailable
 from lossport.errors import ArtifactError
 from lossport.spec import Spec
 from lossport.validation.backends import (

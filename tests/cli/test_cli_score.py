@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +97,7 @@ def test_explicit_bad_file_is_an_error(folder, checkpoint):
         (None, "--checkpoint", "no such checkpoint file"),
         (b"garbage", "--checkpoint", "not a readable PyTorch checkpoint"),
         (None, "--model", "no such model file"),
-        (b"garbage", "--model", "not a loadable ONNX model"),
+        (b"garbage", "--model", "not a readable ONNX model"),
     ],
 )
 def test_bad_model_files(tmp_path, folder, content, option, match):
@@ -197,3 +198,34 @@ def test_subprocess_error_has_no_traceback(tmp_path):
     assert "Traceback" not in completed.stderr
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {tmp_path / 'junk.pt'}: not a readable")
+
+
+def test_pt2_program_model_and_the_aoti_trust_refusal(tmp_path, folder):
+    from lossport.export import export_artifact
+    from lossport.models.tigas.specs import TIGAS_SPEC
+
+    torch.manual_seed(0)
+    config = TIGAS_SPEC.resolve_config({"img_size": 48, **SMALL})
+    model = TIGASModel(mode="fast", **SMALL).eval()
+    program = export_artifact(
+        TIGAS_SPEC, fmt="pt2", path=tmp_path / "tigas.pt2", config=config, module=model
+    ).path
+    result = run(folder / "rgb.png", "--model", program, "--json")
+    assert result.exit_code == 0, result.output
+    score = json.loads(result.stdout)["scores"][0]["score"]
+    assert abs(score - TIGAS.from_model(model, img_size=48, device="cpu")(folder / "rgb.png").item()) < 1e-5
+
+    # a package recorded as AOTInductor (native code) is refused before anything loads
+    forged = tmp_path / "forged.pt2"
+    with zipfile.ZipFile(program) as source, zipfile.ZipFile(forged, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            target.writestr(item, b"aoti" if item.filename.endswith("extra/lossport.format") else data)
+    refused = run(folder / "rgb.png", "--model", forged)
+    assert refused.exit_code == 2 and "--trust-artifact" in refused.output
+    assert "Traceback" not in refused.output
+    misplaced = run(folder / "rgb.png", "--checkpoint", program, "--trust-artifact")
+    assert (
+        misplaced.exit_code == 2
+        and "--trust-artifact applies to an exported --model" in refused.output + misplaced.output
+    )

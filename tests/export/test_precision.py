@@ -19,8 +19,9 @@ from PIL import Image
 from tiny_model import TINY
 
 from lossport import catalog
+from lossport.artifact.devices import DeviceUnavailable
 from lossport.artifact.metadata import CalibrationRecord, parse_metadata, read_artifact_info
-from lossport.artifact.runtime import DeviceUnavailable, OnnxArtifact
+from lossport.artifact.runtime import OnnxArtifact
 from lossport.errors import ArtifactError, ExportError
 from lossport.export import ExportRequest, export_artifact
 from lossport.export import calibration as calibration_module

@@ -14,8 +14,9 @@ import pytest
 from onnx import TensorProto, helper
 
 from lossport import catalog
-from lossport.artifact import runtime
-from lossport.artifact.runtime import DeviceUnavailable, OffDevice, OnnxArtifact, cuda_refusal
+from lossport.artifact import devices, runtime
+from lossport.artifact.devices import DeviceUnavailable
+from lossport.artifact.runtime import OffDevice, OnnxArtifact, cuda_refusal
 from lossport.errors import ConfigError
 from lossport.validation import registry, suite
 from lossport.validation.backends import OrtBackend
@@ -69,8 +70,8 @@ def test_require_cuda_needs_a_cuda_backend():
 
 
 def test_the_torch_cuda_check_names_a_cpu_build(monkeypatch):
-    monkeypatch.setattr(runtime.torch.version, "cuda", None)
-    assert "CPU build" in runtime.torch_cuda_unavailable()
+    monkeypatch.setattr(devices.torch.version, "cuda", None)
+    assert "CPU build" in devices.torch_cuda_unavailable()
 
 
 def _relu_model(path: Path) -> Path:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from onnx import numpy_helper
 
 from lossport import catalog
-from lossport.artifact import runtime as artifact_runtime
+from lossport.artifact import devices
 from lossport.artifact.metadata import read_metadata
 from lossport.artifact.runtime import TorchScriptArtifact
 from lossport.cli import main
@@ -148,7 +148,7 @@ def test_c_a_specialised_batch_fails_on_other_batches(tmp_path):
 
 
 def test_cuda_is_skipped_with_a_reason_or_required(monkeypatch):
-    monkeypatch.setattr(artifact_runtime, "cuda_device_present", lambda: False)
+    monkeypatch.setattr(devices, "cuda_device_present", lambda: False)
     spec = catalog.get_spec("rmse")
     report = validate_spec(spec, options=ValidationOptions(backends=("ort-cuda",)))
     assert report.passed and "ort-cuda" in report.skipped
