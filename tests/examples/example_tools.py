@@ -1,5 +1,5 @@
 """What the example tests share: requiring tools (skip here, fail under CI), running a command,
-building things once per test session across pytest-xdist workers, and AOTInductor packages."""
+and building things once per test session across pytest-xdist workers."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import importlib.util
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
-from typing import Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Iterator, List
 
 import pytest
-import torch
 from filelock import FileLock
 
 
@@ -56,56 +54,3 @@ def once(path: Path) -> Iterator[bool]:
     """Under a lock shared by the xdist workers: whether ``path`` is still to be made."""
     with FileLock(f"{path}.lock"):
         yield not path.exists()
-
-
-def aoti_package(
-    spec,
-    config: dict,
-    module: torch.nn.Module,
-    path: Path,
-    *,
-    with_grad: bool,
-    example: Sequence[torch.Tensor],
-    metadata: Optional[Mapping[str, str]] = None,
-) -> Tuple[float, float]:
-    """An AOTInductor package of ``module`` (with ``with_grad``, of its gradient program: the
-    outputs, then d objective / d input for each differentiable input) at ``path``, compiled
-    with ``torch.export`` and ``aoti_compile_and_package``; ``metadata`` goes into the package's
-    AOTInductor metadata (read in C++ by ``AOTIModelPackageLoader::get_metadata``). Returns the
-    seconds spent exporting and compiling.
-
-    The spec's dynamic dims stay dynamic. ``torch.export`` cannot trace ``torch.func.grad``, so
-    a gradient program is first traced by ``make_fx`` with symbolic shapes (the parameters,
-    frozen, become constants), as lossport's ONNX gradient graphs are, and that graph exported.
-    """
-    from torch.fx.experimental.proxy_tensor import make_fx
-
-    from lossport.export import select_dynamic
-    from lossport.export.gradient import gradient_function
-    from lossport.export.onnx.tracing import symbolic_inputs
-
-    dims = select_dynamic(spec, config, None)
-    dynamic = tuple(
-        {i: torch.export.Dim.AUTO for i, d in enumerate(t.shape) if d in dims} for t in spec.inputs
-    )
-    start = time.perf_counter()
-    program: torch.nn.Module = module
-    if with_grad:
-        frozen = [(p, p.requires_grad) for p in module.parameters()]
-        for parameter, _ in frozen:
-            parameter.requires_grad_(False)
-        try:
-            fake, _ = symbolic_inputs(spec, example, dims)
-            functional = torch.func.functionalize(gradient_function(module, spec), remove="mutations")
-            program = make_fx(functional, tracing_mode="symbolic", _allow_non_fake_inputs=True)(*fake)
-        finally:
-            for parameter, flag in frozen:
-                parameter.requires_grad_(flag)
-    exported = torch.export.export(program, tuple(example), dynamic_shapes=dynamic)
-    exported_at = time.perf_counter()
-    torch._inductor.aoti_compile_and_package(
-        exported,
-        package_path=str(path),
-        inductor_configs={"aot_inductor.metadata": dict(metadata or {})},
-    )
-    return exported_at - start, time.perf_counter() - exported_at

@@ -30,7 +30,6 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from example_tools import aoti_package as _aoti_package
 from example_tools import once as _once
 from example_tools import require as _require
 from example_tools import run as _run
@@ -38,9 +37,8 @@ from example_tools import session_folder as _session_folder
 from PIL import Image
 
 from lossport import catalog
-from lossport.artifact.metadata import build_metadata
 from lossport.cli import main
-from lossport.export import EXPORT_SEED, FORMATS, export_artifact, select_dynamic
+from lossport.export import FORMATS, export_artifact
 from lossport.io import tensorfile
 from lossport.spec import Spec
 from lossport.spec.flatten import flatten_outputs
@@ -151,12 +149,9 @@ class Cases:
         return self._modules[name]
 
     def artifact(self, name: str, fmt: str, with_grad: bool) -> Path:
-        suffix = ".pt2" if fmt == "aoti" else FORMATS[fmt].suffix
-        path = self.folder / f"{name}{'_grad' if with_grad else ''}{suffix}"
+        path = self.folder / f"{name}{'_grad' if with_grad else ''}{FORMATS[fmt].suffix}"
         with _once(path) as needed:
-            if needed and fmt == "aoti":
-                self._aoti_package(name, path, with_grad)
-            elif needed:  # unchecked: the tests here compare with eager themselves
+            if needed:  # unchecked: the tests here compare with eager themselves
                 export_artifact(
                     self.spec(name),
                     fmt=fmt,
@@ -166,21 +161,6 @@ class Cases:
                     with_grad=with_grad,
                 )
         return path
-
-    def _aoti_package(self, name: str, path: Path, with_grad: bool) -> None:
-        """An AOTInductor package with the artifact metadata lossport writes."""
-        spec, config = self.spec(name), self.config(name)
-        outputs = list(spec.outputs) + (
-            [f"grad_{n}" for n in spec.differentiable_inputs] if with_grad else []
-        )
-        dims = select_dynamic(spec, config, None)
-        metadata = build_metadata(
-            spec, config, fmt="aoti", dynamic=dims, with_grad=with_grad, outputs=outputs, opset=None
-        )
-        example = spec.sample_inputs(spec.sizes(0, config), EXPORT_SEED)
-        _aoti_package(
-            spec, config, self.module(name), path, with_grad=with_grad, example=example, metadata=metadata
-        )
 
     def preprocess(self, filename: str, *arguments) -> Path:
         """``lossport preprocess ARGUMENTS -o FILENAME``."""
@@ -252,8 +232,10 @@ def test_tigas_scores_match_eager(runtime, cases, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "runtime", ["cpp", pytest.param("node", marks=pytest.mark.slow)], indirect=True
-)  # the ONNX gradient graph of TIGAS takes minutes to export
+    "runtime",
+    ["cpp", pytest.param("node", marks=pytest.mark.slow), pytest.param("cpp-aoti", marks=pytest.mark.slow)],
+    indirect=True,
+)  # the ONNX gradient graph of TIGAS takes minutes to export, its AOTInductor package to compile
 def test_tigas_gradient_matches_eager(runtime, cases, tmp_path):
     spec = cases.spec(TIGAS)
     files = [cases.image_batch()]
