@@ -2,8 +2,8 @@
 
 :data:`FORMATS` is the registry of formats: each names its file suffix, its writer (a
 function of one :class:`WriteRequest`) and the numeric precisions it can write. A new format
-is one writer module and one entry here. ``export_artifact`` builds the module from the spec's config (or takes a prepared one, e.g.
-TIGAS with a checkpoint), writes the artifact to a temp file beside ``path``, runs ``verify``
+is one writer module and one entry here. ``export_artifact`` builds the module from the spec's
+config (or takes a prepared one, e.g. TIGAS with a checkpoint), writes the artifact to a temp file beside ``path``, runs ``verify``
 on the written file (the CLI passes validation's check: the file run from disk against eager
 PyTorch), and only then moves it to ``path``. A failed export or check leaves nothing behind.
 """
@@ -16,47 +16,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import torch
 from torch import nn
 
 from lossport.artifact.metadata import build_metadata
 from lossport.errors import ConfigError, ExportError, LossportError, brief_reason
-from lossport.export.calibration import CALIBRATED, CalibrationSet, calibration_set
+from lossport.export.calibration import CALIBRATED, calibration_set
 from lossport.export.gradient import gradient_names
 from lossport.export.onnx.precision import PRECISIONS as ONNX_PRECISIONS
-from lossport.export.onnx.precision import convert_precision
 from lossport.export.onnx.writer import DEFAULT_OPSET, MIN_OPSET, max_opset, write_onnx
 from lossport.export.pt2 import write_aoti, write_pt2
+from lossport.export.request import WriteRequest
 from lossport.export.torchscript import write_torchscript
 from lossport.io.atomic import atomic_path
 from lossport.io.digest import FileRecord, sha256_file
 from lossport.spec import Spec
 
 EXPORT_SEED = 0
-
-
-@dataclass(frozen=True)
-class WriteRequest:
-    """What a format's writer gets: the module in eval mode, example inputs at the spec's first
-    sizes (``other``: at sizes differing in every dynamic axis, for checks of a trace), the temp
-    file to write, the metadata to embed (``lossport.*`` string values), the dynamic dim names,
-    the output names (outputs, then gradients with ``with_grad``), the ONNX opset, the
-    numeric precision, the device an AOTInductor package is compiled for and, for a calibrated
-    precision (int8), the calibration images."""
-
-    module: nn.Module
-    spec: Spec
-    example: Sequence[torch.Tensor]
-    other: Sequence[torch.Tensor]
-    path: Path
-    metadata: Mapping[str, str]
-    dynamic: Sequence[str]
-    output_names: List[str]
-    with_grad: bool
-    opset: int
-    precision: str
-    device: str = "cpu"
-    calibration: Optional[CalibrationSet] = None
 
 
 @dataclass(frozen=True)
@@ -73,67 +48,12 @@ class ArtifactFormat:
     default: bool = True
 
 
-def _write_onnx(request: WriteRequest) -> str:
-    made = write_onnx(
-        request.module,
-        request.spec,
-        request.example,
-        request.path,
-        request.metadata,
-        dynamic=request.dynamic,
-        opset=request.opset,
-        output_names=request.output_names,
-        with_grad=request.with_grad,
-    )
-    converted = convert_precision(request.path, request.precision, request.calibration)
-    return "; ".join(note for note in (made, converted) if note)
-
-
-def _write_torchscript(request: WriteRequest) -> str:
-    return write_torchscript(
-        request.module,
-        request.spec,
-        request.example,
-        request.other,
-        request.path,
-        request.metadata,
-        request.with_grad,
-    )
-
-
-def _write_pt2(request: WriteRequest) -> str:
-    return write_pt2(
-        request.module,
-        request.spec,
-        request.example,
-        request.path,
-        request.metadata,
-        dynamic=request.dynamic,
-        with_grad=request.with_grad,
-        precision=request.precision,
-    )
-
-
-def _write_aoti(request: WriteRequest) -> str:
-    return write_aoti(
-        request.module,
-        request.spec,
-        request.example,
-        request.path,
-        request.metadata,
-        dynamic=request.dynamic,
-        with_grad=request.with_grad,
-        precision=request.precision,
-        device=request.device,
-    )
-
-
 FORMATS: Dict[str, ArtifactFormat] = {
-    "onnx": ArtifactFormat(".onnx", _write_onnx, ONNX_PRECISIONS),
-    "torchscript": ArtifactFormat(".pt", _write_torchscript),
-    "pt2": ArtifactFormat(".pt2", _write_pt2, ("fp32", "bf16"), default=False),
+    "onnx": ArtifactFormat(".onnx", write_onnx, ONNX_PRECISIONS),
+    "torchscript": ArtifactFormat(".pt", write_torchscript),
+    "pt2": ArtifactFormat(".pt2", write_pt2, ("fp32", "bf16"), default=False),
     # AOTInductor: the pt2 program compiled to native code (lossport export --format pt2 --aoti)
-    "aoti": ArtifactFormat(".pt2", _write_aoti, ("fp32", "bf16"), tag="_aoti", default=False),
+    "aoti": ArtifactFormat(".pt2", write_aoti, ("fp32", "bf16"), tag="_aoti", default=False),
 }
 
 

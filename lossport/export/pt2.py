@@ -39,6 +39,7 @@ from torch import nn
 from lossport.artifact.devices import DEVICES, strict_cuda_numerics, torch_cuda_unavailable
 from lossport.errors import ConfigError, ExportError
 from lossport.export.gradient import gradient_function
+from lossport.export.request import WriteRequest
 from lossport.spec import Spec
 from lossport.spec.flatten import distinct_outputs, flatten_outputs
 from lossport.spec.limits import MAX_DIM
@@ -120,53 +121,43 @@ def _check_device(device: str) -> None:
         strict_cuda_numerics()
 
 
-def write_pt2(
-    module: nn.Module,
-    spec: Spec,
-    example: Sequence[torch.Tensor],
-    path: Path,
-    metadata: Mapping[str, str],
-    *,
-    dynamic: Sequence[str],
-    with_grad: bool,
-    precision: str,
-) -> str:
-    """Write the ``torch.export`` program to ``path`` (a ``.pt2`` file), metadata as extra files."""
-    program = exported_program(
-        module, spec, example, dynamic=dynamic, with_grad=with_grad, precision=precision
-    )
+def write_pt2(request: WriteRequest) -> str:
+    """Write the ``torch.export`` program to ``request.path`` (a ``.pt2`` file), metadata as
+    extra files."""
+    program = _program(request)
     buffer = io.BytesIO()  # a file name would name the archive's root folder after the temp file
     with _size_oblivious():
-        torch.export.save(program, buffer, extra_files=dict(metadata))
-    Path(path).write_bytes(buffer.getvalue())
+        torch.export.save(program, buffer, extra_files=dict(request.metadata))
+    Path(request.path).write_bytes(buffer.getvalue())
     return ""
 
 
-def write_aoti(
-    module: nn.Module,
-    spec: Spec,
-    example: Sequence[torch.Tensor],
-    path: Path,
-    metadata: Mapping[str, str],
-    *,
-    dynamic: Sequence[str],
-    with_grad: bool,
-    precision: str,
-    device: str,
-) -> str:
-    """Compile the program with AOTInductor for ``device`` into the package ``path``."""
+def write_aoti(request: WriteRequest) -> str:
+    """Compile the program with AOTInductor for ``request.device`` into the package
+    ``request.path``; the metadata goes both in AOTInductor's own (read by the C++ loader's
+    ``get_metadata()``) and as extra files (read without loading the package)."""
     from torch._inductor import aoti_compile_and_package
 
-    _check_device(device)
-    program = exported_program(
-        module, spec, example, dynamic=dynamic, with_grad=with_grad, precision=precision, device=device
-    )
-    metadata = {**metadata, "lossport.device": device}
+    _check_device(request.device)
+    program = _program(request)
+    metadata = {**request.metadata, "lossport.device": request.device}
     configs = {"aot_inductor.metadata": metadata}
     with _size_oblivious():
-        aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs)
-    add_extra_files(path, metadata)
+        aoti_compile_and_package(program, package_path=str(request.path), inductor_configs=configs)
+    add_extra_files(request.path, metadata)
     return ""
+
+
+def _program(request: WriteRequest) -> torch.export.ExportedProgram:
+    return exported_program(
+        request.module,
+        request.spec,
+        request.example,
+        dynamic=request.dynamic,
+        with_grad=request.with_grad,
+        precision=request.precision,
+        device=request.device,
+    )
 
 
 def add_extra_files(path: Path, files: Mapping[str, str]) -> None:

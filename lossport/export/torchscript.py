@@ -15,15 +15,14 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
-from pathlib import Path
-from typing import Iterator, Mapping, Sequence, Tuple
+from typing import Iterator, Sequence, Tuple
 
 import torch
 from torch import nn
 
 from lossport.errors import ExportError, brief_reason
 from lossport.export.gradient import torchscript_gradient_module
-from lossport.spec import Spec
+from lossport.export.request import WriteRequest
 from lossport.spec.flatten import flatten_outputs
 
 
@@ -71,20 +70,14 @@ def compile_module(
     return traced, f"traced: scripting failed ({script_error}); the trace matches eager at a second shape"
 
 
-def write_torchscript(
-    module: nn.Module,
-    spec: Spec,
-    example: Sequence[torch.Tensor],
-    other: Sequence[torch.Tensor],
-    path: Path,
-    metadata: Mapping[str, str],
-    with_grad: bool,
-) -> str:
+def write_torchscript(request: WriteRequest) -> str:
     """Write the artifact; returns :func:`compile_module`'s note (empty when scripted)."""
-    compiled, note = compile_module(module, example, other)
+    compiled, note = compile_module(request.module, request.example, request.other)
     with quiet_torchscript():
-        if with_grad:
-            compiled = torchscript_gradient_module(compiled, spec, example, eager=module)
-        extra = {**metadata, "lossport.torchscript": "trace" if note else "script"}
-        torch.jit.save(compiled, str(path), _extra_files=extra)
+        if request.with_grad:
+            compiled = torchscript_gradient_module(
+                compiled, request.spec, request.example, eager=request.module
+            )
+        extra = {**request.metadata, "lossport.torchscript": "trace" if note else "script"}
+        torch.jit.save(compiled, str(request.path), _extra_files=extra)
     return note

@@ -12,7 +12,6 @@ import contextlib
 import io
 import logging
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Sequence, Tuple
 
 import onnx
@@ -21,6 +20,8 @@ from torch import nn
 
 from lossport.errors import ExportError, brief_reason
 from lossport.export.gradient import gradient_function
+from lossport.export.onnx.precision import convert_precision
+from lossport.export.request import WriteRequest
 from lossport.spec import Spec
 from lossport.spec.flatten import distinct_outputs, flatten_outputs
 
@@ -98,29 +99,25 @@ def traced_program(
         return translate.exported_program(graph, module), axis_names
 
 
-def write_onnx(
-    module: nn.Module,
-    spec: Spec,
-    example: Sequence[torch.Tensor],
-    path: Path,
-    metadata: Mapping[str, str],
-    *,
-    dynamic: Sequence[str],
-    opset: int,
-    output_names: List[str],
-    with_grad: bool,
-) -> str:
-    """Write the artifact; returns a note on how (empty for the direct translation).
+def write_onnx(request: WriteRequest) -> str:
+    """Write the artifact (then converted to ``request.precision``); returns a note on how
+    (empty for the direct translation at float32).
 
     A forward graph (no gradients) that the direct translation cannot make is exported with
     ``torch.onnx.export(dynamo=True)`` instead (its graph optimizer off, as ours), so forward
     coverage is never below torch.onnx's; the metadata says which (``lossport.exporter``).
     """
     translate, _ = _translation()
+    spec, opset = request.spec, request.opset
     translations = op_translations(opset)
     try:
         program, axis_names = traced_program(
-            module, spec, example, dynamic=dynamic, with_grad=with_grad, translations=translations
+            request.module,
+            spec,
+            request.example,
+            dynamic=request.dynamic,
+            with_grad=request.with_grad,
+            translations=translations,
         )
         with quiet_exporter():
             model = translate.to_onnx(
@@ -128,23 +125,26 @@ def write_onnx(
                 translations,
                 opset=opset,
                 input_names=[t.name for t in spec.inputs],
-                output_names=output_names,
+                output_names=request.output_names,
                 axis_names=axis_names,
             )
         _check(model, opset)
         exporter, note = "direct", ""
     except Exception as exc:  # the direct path's failures (or invalid graphs) come as many types
-        if with_grad:
+        if request.with_grad:
             raise
-        model = _torch_onnx_export(module, spec, example, dynamic, opset, output_names, exc)
+        model = _torch_onnx_export(
+            request.module, spec, request.example, request.dynamic, opset, request.output_names, exc
+        )
         _check(model, opset)
         exporter, note = (
             "torch.onnx",
             f"exported with torch.onnx (the direct translation failed: {brief_reason(exc)})",
         )
-    _set_metadata(model, {**metadata, "lossport.exporter": exporter})
-    onnx.save(model, str(path))
-    return note
+    _set_metadata(model, {**request.metadata, "lossport.exporter": exporter})
+    onnx.save(model, str(request.path))
+    converted = convert_precision(request.path, request.precision, request.calibration)
+    return "; ".join(n for n in (note, converted) if n)
 
 
 def _check(model: onnx.ModelProto, opset: int) -> None:
