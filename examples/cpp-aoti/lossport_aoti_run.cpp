@@ -8,9 +8,10 @@
 // `lossport.*` entries of the package's AOTInductor metadata. A gradient package computes its
 // gradients in the compiled graph, so nothing here runs autograd. Exit code 2 on bad input.
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
-#include <torch/script.h>
 
+#include <fstream>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 namespace {
 
 int run(const report::Arguments& args) {
+  if (!std::ifstream(args.artifact)) throw std::runtime_error(args.artifact + ": cannot open");
   torch::inductor::AOTIModelPackageLoader loader(args.artifact);
   std::map<std::string, std::string> metadata;
   const auto package_metadata = loader.get_metadata();
@@ -29,10 +31,16 @@ int run(const report::Arguments& args) {
   const report::Artifact artifact = report::parse_metadata(metadata, args.artifact, "AOTInductor package");
   const std::vector<tensorfile::TensorFile> files = report::read_inputs(artifact, args.inputs);
 
+  // A package runs on the device it was compiled for (`lossport export ... --aoti --device`).
+  const auto device_key = package_metadata.find("AOTI_DEVICE_KEY");
+  const bool cuda = device_key != package_metadata.end() && device_key->second == "cuda";
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   std::vector<torch::Tensor> inputs;
-  for (const auto& file : files) inputs.push_back(file.tensor);
+  for (const auto& file : files) inputs.push_back(file.tensor.to(device));
   c10::InferenceMode inference;
-  report::print(artifact, loader.run(inputs), args.save_dir);
+  std::vector<torch::Tensor> outputs = loader.run(inputs);
+  for (auto& output : outputs) output = output.cpu();
+  report::print(artifact, outputs, args.save_dir);
   return 0;
 }
 
