@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -207,11 +207,13 @@ def ort_runner(path: Path, images: torch.Tensor, threads: int, device: str) -> C
 # -- one mode ------------------------------------------------------------------------------------
 
 
-def bench_mode(args, spec, mode: str, folder: Path, images: torch.Tensor, device: str) -> List[dict]:
+def bench_mode(
+    args, spec, mode: str, folder: Path, images: torch.Tensor, device: str
+) -> Iterator[List[dict]]:
+    """The rows of each pass (forward, with-grad) of ``mode``, as each is measured."""
     config = spec.resolve_config({"mode": mode})
     module = spec.instantiate(config)  # exported from the CPU (an AOTI export moves a copy)
     on_device = copy.deepcopy(module).to(device)
-    rows = []
     for with_grad in (False, True):
         if with_grad and args.no_grad:
             continue
@@ -231,23 +233,22 @@ def bench_mode(args, spec, mode: str, folder: Path, images: torch.Tensor, device
                 Runner(label, aoti_runner(package, images), export_s=package_s, program_s=program_s)
             )
         rotate(runners, args.repeats, _sync(device))
-        for runner in runners:
-            rows.append(
-                {
-                    "mode": mode,
-                    "pass": "with-grad" if with_grad else "forward",
-                    "runtime": runner.label,
-                    "program_s": runner.program_s,
-                    "export_s": runner.export_s,
-                    "ms": runner.seconds * 1000,
-                    "img_s": args.batch / runner.seconds,
-                    "gflops": flops * args.batch / runner.seconds / 1e9,
-                    "vs_eager": runners[0].seconds / runner.seconds,
-                    "vs_ort": runners[1].seconds / runner.seconds,
-                    "flops_per_image": flops,
-                }
-            )
-    return rows
+        yield [
+            {
+                "mode": mode,
+                "pass": "with-grad" if with_grad else "forward",
+                "runtime": runner.label,
+                "program_s": runner.program_s,
+                "export_s": runner.export_s,
+                "ms": runner.seconds * 1000,
+                "img_s": args.batch / runner.seconds,
+                "gflops": flops * args.batch / runner.seconds / 1e9,
+                "vs_eager": runners[0].seconds / runner.seconds,
+                "vs_ort": runners[1].seconds / runner.seconds,
+                "flops_per_image": flops,
+            }
+            for runner in runners
+        ]
 
 
 # -- agreement -----------------------------------------------------------------------------------
@@ -302,16 +303,20 @@ def _seconds(value: Optional[float]) -> str:
     return f"{value:7.1f}" if value is not None else "      -"
 
 
-def print_table(rows: List[dict], peak: float) -> None:
-    print(
-        f"{'mode':4s} {'pass':9s} {'runtime':10s} {'pt2 s':>7s} {'export s':>8s} {'ms/batch':>9s} "
-        f"{'img/s':>7s} {'GFLOP/s':>8s} {'% peak':>7s} {'vs eager':>8s} {'vs ORT':>7s}"
-    )
+HEADER = (
+    f"{'mode':4s} {'pass':9s} {'runtime':10s} {'pt2 s':>7s} {'export s':>8s} {'ms/batch':>9s} {'img/s':>7s} "
+    f"{'GFLOP/img':>9s} {'GFLOP/s':>8s} {'% peak':>7s} {'vs eager':>8s} {'vs ORT':>7s}"
+)
+
+
+def print_rows(rows: List[dict], peak: float) -> None:
     for row in rows:
         print(
             f"{row['mode']:4s} {row['pass']:9s} {row['runtime']:10s} {_seconds(row['program_s'])} "
-            f"{_seconds(row['export_s']):>8s} {row['ms']:9.1f} {row['img_s']:7.2f} {row['gflops']:8.1f} "
-            f"{100 * row['gflops'] / peak:6.0f}% {row['vs_eager']:7.2f}x {row['vs_ort']:6.2f}x"
+            f"{_seconds(row['export_s']):>8s} {row['ms']:9.1f} {row['img_s']:7.2f} "
+            f"{row['flops_per_image'] / 1e9:9.1f} {row['gflops']:8.1f} {100 * row['gflops'] / peak:6.0f}% "
+            f"{row['vs_eager']:7.2f}x {row['vs_ort']:6.2f}x",
+            flush=True,
         )
 
 
@@ -382,16 +387,15 @@ def main() -> None:
         f"device {args.device}, threads {args.threads}, batch {args.batch}, {args.size}x{args.size}, "
         f"median of {args.repeats} rounds in rotation\n"
     )
+    what = "the nominal fp32 peak" if args.device == "cpu" else "the measured fp32 matmul"
+    print(f"GFLOP/img: torch.utils.flop_counter on eager; % peak: of {what} ({peak:.0f} GFLOP/s)\n")
+    print(HEADER, flush=True)
     rows: List[dict] = []
     with tempfile.TemporaryDirectory() as folder:
         for mode in args.modes.split(","):
-            rows += bench_mode(args, spec, mode, Path(folder), images, args.device)
-        for mode in dict.fromkeys(r["mode"] for r in rows):
-            gflop = [r["flops_per_image"] / 1e9 for r in rows if r["mode"] == mode]
-            print(f"{mode}: {gflop[0]:.1f} GFLOP per image forward, {gflop[-1]:.1f} with-grad (flop_counter)")
-        what = "nominal fp32 peak" if args.device == "cpu" else "measured fp32 matmul"
-        print(f"% peak: of the {what} ({peak:.0f} GFLOP/s)\n")
-        print_table(rows, peak)
+            for measured in bench_mode(args, spec, mode, Path(folder), images, args.device):
+                print_rows(measured, peak)
+                rows += measured
         agreed = None if args.no_agreement else agreement(args, spec, Path(folder), args.device)
         print()
         verdicts(rows, agreed)
