@@ -170,6 +170,11 @@ def memory(work: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=96)
+    parser.add_argument(
+        "--image-size",
+        default="480x640",
+        help="HEIGHTxWIDTH of the generated JPEGs (photos: e.g. 1800x2400).",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
@@ -191,7 +196,8 @@ def main() -> None:
                 check=True,
                 capture_output=True,
             )
-        images = make_images(work / "images", args.images)
+        height, width = (int(side) for side in args.image_size.lower().split("x"))
+        images = make_images(work / "images", args.images, size=(height, width))
         throughput(model, images, args)
         decoding(images)
         if not args.skip_ray:
