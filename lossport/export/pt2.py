@@ -15,6 +15,8 @@ program compiled to native code for one device, loadable in C++ by
   height and width), where ``DYNAMIC`` lets ``torch.export`` derive the relation; inputs that
   the program requires to share an axis (the spec's shared dim names) get one symbol. Sizes 0
   and 1 are not specialized (``backed_size_oblivious``): a batch of one runs.
+- AOTInductor on the CPU: weights frozen (``freezing``, compiled with grad mode off, the only
+  mode in which Inductor freezes), see ``_FROZEN``.
 - ``bf16``: weights and compute in bfloat16, float inputs and outputs float32 (cast inside).
 - Metadata: the ``lossport.*`` keys as archive files ``<root>/extra/lossport.<key>`` (what
   ``torch.export.save`` writes for ``extra_files``), read back without loading anything
@@ -132,6 +134,14 @@ def write_pt2(request: WriteRequest) -> str:
     return ""
 
 
+# Inductor configs of a package per device. CPU: the weights are frozen into the package as
+# constants, so that weight-only computation (TIGAS's BatchNorm folding) runs once at compile
+# time and convolutions and linears become oneDNN calls with prepacked weights (a convolution
+# with a dynamic input shape reorders its weights at run time); on TIGAS fast, batch 8, 256x256,
+# 2 threads, about 8% faster than without. Inputs and outputs keep the program's layouts.
+_FROZEN: Mapping[str, Mapping[str, object]] = {"cpu": {"freezing": True}}
+
+
 def write_aoti(request: WriteRequest) -> str:
     """Compile the program with AOTInductor for ``request.device`` into the package
     ``request.path``; the metadata goes both in AOTInductor's own (read by the C++ loader's
@@ -141,8 +151,10 @@ def write_aoti(request: WriteRequest) -> str:
     _check_device(request.device)
     program = _program(request)
     metadata = {**request.metadata, "lossport.device": request.device}
-    configs = {"aot_inductor.metadata": metadata}
-    with _size_oblivious():
+    configs = {"aot_inductor.metadata": metadata, **_FROZEN.get(request.device, {})}
+    # Inductor freezes only with grad mode off; the program's own computation (gradients of
+    # a with-grad program included) is explicit aten ops and does not depend on grad mode.
+    with _size_oblivious(), torch.no_grad():
         aoti_compile_and_package(program, package_path=str(request.path), inductor_configs=configs)
     add_extra_files(request.path, metadata)
     return ""
