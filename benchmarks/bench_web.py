@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,16 +43,10 @@ from lossport.artifact.runtime import artifact_preprocess
 from lossport.cli.web import WEB_ROOT, WebServer, check_web_root
 from lossport.io.images import load_image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from browser import launch_chromium
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def export_fast_scorer(folder: Path) -> Path:
@@ -78,7 +73,7 @@ def browser_times(model: Path, image: Path, copies: List[Path], threads: int) ->
     from playwright.sync_api import sync_playwright
 
     with WebServer(check_web_root(WEB_ROOT), {"model.onnx": model}) as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         page = browser.new_page()
         page.goto(f"{server.url}?threads={threads}")
         page.wait_for_function("lossportWeb.state !== 'loading'", timeout=120_000)

@@ -28,6 +28,7 @@ from typing import Dict, Iterator, List
 import numpy as np
 import pytest
 import torch
+from browser import launch_chromium
 from click.testing import CliRunner
 from example_tools import once as _once
 from example_tools import require as _require
@@ -50,15 +51,6 @@ SCREENSHOT = ROOT / "docs" / "web-scorer.png"
 SIZE = 64
 SCORE_ATOL = 1e-5
 GRAD_RTOL = 1e-4
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCORER = ["--weights", "random", "--img-size", str(SIZE), "--dynamic", "batch", "--no-check"]
 SCORER += [arg for key, value in SMALL.items() for arg in ("--set", f"{key}={value}")]
 SETTLED = "['ready', 'error', 'no-model'].includes(document.body.dataset.state)"
@@ -151,7 +143,7 @@ def browser(web):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
 

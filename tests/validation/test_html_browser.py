@@ -11,19 +11,12 @@ import os
 import shutil
 
 import pytest
+from browser import launch_chromium
 
 from lossport.validation.html_report import write_html
 from lossport.validation.suite import ValidationOptions, validate_spec
 
 pytestmark = pytest.mark.examples  # a real browser, as the browser example's tests
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-]
 
 
 def _require_browser() -> None:
@@ -46,7 +39,7 @@ def test_the_html_report_renders_offline_in_chromium(erf_sum, wrong_erf, tmp_pat
     write_html([validate_spec(erf_sum, options=options)], page_path, seed=options.seed)
     requested, errors = [], []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.on("pageerror", lambda error: errors.append(str(error)))
