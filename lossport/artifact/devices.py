@@ -38,6 +38,16 @@ def torch_cuda_unavailable() -> Optional[str]:
     return None
 
 
+def prepare_torch_device(device: str) -> None:
+    """Make ``device`` ready for torch to run on: :class:`DeviceUnavailable` (with the reason)
+    where it cannot, and on CUDA :func:`strict_cuda_numerics`."""
+    if device == "cuda":
+        reason = torch_cuda_unavailable()
+        if reason is not None:
+            raise DeviceUnavailable(reason)
+        strict_cuda_numerics()
+
+
 def strict_cuda_numerics() -> None:
     """PyTorch's CUDA numerics as the validation compares them: no TF32 in matmuls or
     convolutions, deterministic cuDNN algorithms (no autotuning)."""

@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 import torch
 
-from lossport.artifact.devices import DeviceUnavailable, strict_cuda_numerics, torch_cuda_unavailable
+from lossport.artifact.devices import prepare_torch_device
 from lossport.artifact.metadata import read_any_metadata
 from lossport.artifact.runtime import MAX_UNPACKED_BYTES
 from lossport.errors import ArtifactError, brief_reason
@@ -238,14 +238,6 @@ class _Positional:
         return {name: _numpy(value) for name, value in zip(names, outputs)}
 
 
-def _device_ready(device: str) -> None:
-    if device == "cuda":
-        reason = torch_cuda_unavailable()
-        if reason is not None:
-            raise DeviceUnavailable(reason)
-        strict_cuda_numerics()
-
-
 class Pt2Artifact(_Positional):
     """A ``torch.export`` program (``.pt2``), checked by :func:`checked_program`, loaded with
     ``torch.export.load`` and run with ``.module()`` on ``device``."""
@@ -253,7 +245,7 @@ class Pt2Artifact(_Positional):
     def __init__(self, path: Path, device: str = "cpu") -> None:
         self.path = Path(path)
         self.device = device
-        _device_ready(device)
+        prepare_torch_device(device)
         data = checked_program(self.path)
         self.metadata = read_any_metadata(self.path)
         try:
@@ -283,7 +275,7 @@ class AotiArtifact(_Positional):
                 f"{self.path} is an AOTInductor package: loading it runs native code from the file; "
                 f"pass {TRUST_FLAG} if you trust where it comes from"
             )
-        _device_ready(device)
+        prepare_torch_device(device)
         self.metadata = read_any_metadata(self.path)
         recorded = self.metadata.get("device", "cpu")
         if recorded != device:

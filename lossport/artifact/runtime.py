@@ -21,8 +21,7 @@ import torch
 from lossport.artifact.devices import (
     DeviceUnavailable,
     ort_cuda_unavailable,
-    strict_cuda_numerics,
-    torch_cuda_unavailable,
+    prepare_torch_device,
 )
 from lossport.artifact.metadata import preprocess_of, read_any_metadata
 from lossport.errors import ArtifactError, LossportError, brief_reason
@@ -106,11 +105,7 @@ class TorchScriptArtifact:
     def __init__(self, path: Path, device: str = "cpu") -> None:
         self.path = Path(path)
         self.device = device
-        if device == "cuda":
-            reason = torch_cuda_unavailable()
-            if reason is not None:
-                raise DeviceUnavailable(reason)
-            strict_cuda_numerics()
+        prepare_torch_device(device)
         if not zipfile.is_zipfile(self.path):
             raise ArtifactError(f"{self.path}: not a TorchScript archive")
         _check_unpacked_size(self.path)

@@ -38,7 +38,7 @@ import torch
 import torch.fx.experimental._config as fx_config
 from torch import nn
 
-from lossport.artifact.devices import DEVICES, strict_cuda_numerics, torch_cuda_unavailable
+from lossport.artifact.devices import DEVICES, DeviceUnavailable, prepare_torch_device
 from lossport.errors import ConfigError, ExportError
 from lossport.export.gradient import gradient_function
 from lossport.export.request import WriteRequest
@@ -116,11 +116,10 @@ def exported_program(
 def _check_device(device: str) -> None:
     if device not in DEVICES:
         raise ConfigError(f"--device {device}: use {' or '.join(DEVICES)}")
-    if device == "cuda":
-        reason = torch_cuda_unavailable()
-        if reason is not None:
-            raise ConfigError(f"--device cuda: {reason}")
-        strict_cuda_numerics()
+    try:
+        prepare_torch_device(device)
+    except DeviceUnavailable as exc:
+        raise ConfigError(f"--device {device}: {exc}") from None
 
 
 def write_pt2(request: WriteRequest) -> str:

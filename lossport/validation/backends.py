@@ -25,15 +25,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from lossport.artifact.devices import DeviceUnavailable, prepare_torch_device
 from lossport.artifact.metadata import read_any_metadata
 from lossport.artifact.pt2 import AotiArtifact, Pt2Artifact
-from lossport.artifact.runtime import (
-    DeviceUnavailable,
-    OffDevice,
-    OnnxArtifact,
-    TorchScriptArtifact,
-    strict_cuda_numerics,
-)
+from lossport.artifact.runtime import OffDevice, OnnxArtifact, TorchScriptArtifact
 from lossport.errors import ArtifactError, brief_reason
 from lossport.export.gradient import gradient_names
 from lossport.spec import Spec
@@ -112,7 +107,7 @@ def autograd_outputs(fn: Callable, spec: Spec, inputs: Sequence[torch.Tensor], w
 class EagerBackend(Backend):
     """The eager module in ``dtype`` on ``device``: the reference (float64 on the CPU where the
     spec allows), ``eager`` (float32) and ``eager-cuda`` (float32 on a CUDA device, with
-    :func:`~lossport.artifact.runtime.strict_cuda_numerics`)."""
+    :func:`~lossport.artifact.devices.strict_cuda_numerics`)."""
 
     provides_gradients = True
 
@@ -126,8 +121,7 @@ class EagerBackend(Backend):
     ) -> None:
         self.name = "eager" if dtype == torch.float32 else f"eager-{str(dtype).split('.')[-1]}"
         self.name += "-cuda" if device == "cuda" else ""
-        if device == "cuda":
-            strict_cuda_numerics()
+        prepare_torch_device(device)
         self.module = copy.deepcopy(module).to(dtype=dtype, device=device).eval()
         self.spec = spec
         self.dtype = dtype
