@@ -234,7 +234,7 @@ class OrtBackend(OnnxBackend):
             self._skip = str(exc)
         except OffDevice as exc:
             self._failure = exc
-        self.provides_gradients = read_any_metadata(self.path).get("with_grad") == "true"
+        self.provides_gradients = self.artifact is not None and self.artifact.with_grad
 
     def skip_reason(self):
         return self._skip
